@@ -1,0 +1,3 @@
+fn main() {
+    println!("{}", cognigy_warden::USER_AGENT);
+}
