@@ -38,7 +38,7 @@ impl KeySource for ScriptedSource {
                     method: "POST",
                     path: "/new/management/v2.0/organisations/x/apikeys".into(),
                     status: 503,
-                    problem: Default::default(),
+                    problem: Box::default(),
                 });
             }
             let mut issued = self.issued.lock().unwrap();

@@ -1,6 +1,6 @@
 //! Resource routes with the Super API-Key: single items, pages and a page walker.
 
-use super::client::{Auth, Http, RequestStats, Route, StatsSnapshot};
+use super::client::{Auth, Call, Http, RequestStats, Route, StatsSnapshot};
 use super::error::ApiError;
 use super::model::Page;
 use crate::superkey::KeyHandle;
@@ -54,15 +54,15 @@ impl Api {
     ) -> Result<T, ApiError> {
         let body = self
             .http
-            .send(
-                Method::GET,
+            .send(Call {
+                method: Method::GET,
                 route,
                 query,
-                None,
-                Auth::Key(&self.keys),
-                self.http.default_policy(),
-                Some(&self.stats),
-            )
+                body: None,
+                auth: Auth::Key(&self.keys),
+                policy: self.http.default_policy(),
+                stats: Some(&self.stats),
+            })
             .await?;
         decode("GET", route, &body)
     }

@@ -144,6 +144,17 @@ impl std::fmt::Debug for Http {
     }
 }
 
+/// One logical request, as handed to [`Http::send`].
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub route: &'a Route,
+    pub query: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a serde_json::Value>,
+    pub auth: Auth<'a>,
+    pub policy: RetryPolicy,
+    pub stats: Option<&'a RequestStats>,
+}
+
 /// What one request should do on a retryable failure.
 #[derive(Clone, Copy)]
 pub(crate) struct RetryPolicy {
@@ -198,7 +209,7 @@ impl Http {
         }
     }
 
-    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, ApiError> {
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = self.inner.settings.base_url.clone();
         // Keep a path prefix of the base URL (installs behind a path-routing proxy).
         let base_path = url.path().trim_end_matches('/').to_string();
@@ -206,23 +217,23 @@ impl Http {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        Ok(url)
+        url
     }
 
     /// Sends one logical request with retries; returns the body of a 2xx answer.
-    pub(crate) async fn send(
-        &self,
-        method: Method,
-        route: &Route,
-        query: &[(&str, &str)],
-        body: Option<&serde_json::Value>,
-        auth: Auth<'_>,
-        policy: RetryPolicy,
-        stats: Option<&RequestStats>,
-    ) -> Result<Bytes, ApiError> {
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Bytes, ApiError> {
+        let Call {
+            method,
+            route,
+            query,
+            body,
+            auth,
+            policy,
+            stats,
+        } = call;
         let inner = &self.inner;
         let method_name = method_name(&method);
-        let url = self.url(&route.path, query)?;
+        let url = self.url(&route.path, query);
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         loop {
@@ -377,7 +388,7 @@ impl Http {
                 method: method_name,
                 path: route.path.clone(),
                 status: code,
-                problem,
+                problem: Box::new(problem),
             });
         }
     }

@@ -11,7 +11,7 @@ pub enum ApiError {
         method: &'static str,
         path: String,
         status: u16,
-        problem: Problem,
+        problem: Box<Problem>,
     },
     /// The management route refused the Basic credentials.
     #[error(
@@ -129,13 +129,13 @@ mod tests {
             method: "GET",
             path: "/new/v2.0/flows".into(),
             status: 401,
-            problem: Problem {
+            problem: Box::new(Problem {
                 title: Some("Unauthorized".into()),
                 status: Some(401),
                 detail: Some("key expired".into()),
                 code: Some("401".into()),
                 trace_id: Some("api--abc".into()),
-            },
+            }),
         };
         assert_eq!(
             e.to_string(),

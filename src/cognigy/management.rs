@@ -1,6 +1,6 @@
 //! Management routes (HTTP Basic): organisations and Super API-Key creation.
 
-use super::client::{Auth, Http, RetryPolicy, Route};
+use super::client::{Auth, Call, Http, RetryPolicy, Route};
 use super::error::ApiError;
 use super::model::{CreatedApiKey, Organisation, Page};
 use crate::superkey::{IssuedKey, KeySource};
@@ -62,7 +62,15 @@ impl Management {
         policy: RetryPolicy,
     ) -> Result<bytes::Bytes, ApiError> {
         self.http
-            .send(method, route, query, body, self.auth(), policy, None)
+            .send(Call {
+                method,
+                route,
+                query,
+                body,
+                auth: self.auth(),
+                policy,
+                stats: None,
+            })
             .await
             .map_err(|e| match e {
                 ApiError::Status {
