@@ -61,6 +61,12 @@ pub enum ReportError {
         #[source]
         source: csv::Error,
     },
+    #[error("cannot write CSV to {file}: a record has {found} fields, the header has {expected}")]
+    CsvColumns {
+        file: String,
+        expected: usize,
+        found: usize,
+    },
     #[error(
         "run directory {path} already exists; another writer uses the same report directory (run one cognigy-warden per report directory)"
     )]

@@ -59,6 +59,7 @@ impl<W: Write> JsonLinesWriter<W> {
 pub struct CsvWriter<W: Write> {
     out: csv::Writer<W>,
     file: String,
+    columns: usize,
     rows: u64,
 }
 
@@ -70,6 +71,7 @@ impl<W: Write> CsvWriter<W> {
         let mut writer = CsvWriter {
             out,
             file: file.into(),
+            columns: header.len(),
             rows: 0,
         };
         writer
@@ -88,12 +90,21 @@ impl<W: Write> CsvWriter<W> {
 
     /// Writes one record of plain fields.
     pub fn write_record(&mut self, fields: &[&str]) -> Result<(), ReportError> {
+        if fields.len() != self.columns {
+            return Err(ReportError::CsvColumns {
+                file: self.file.clone(),
+                expected: self.columns,
+                found: fields.len(),
+            });
+        }
         self.out.write_record(fields).map_err(|e| self.err(e))?;
         self.rows += 1;
         Ok(())
     }
 
-    /// Writes one record from a struct or tuple; fields in declaration order.
+    /// Writes one record from a struct or tuple; fields in declaration order. A row with the
+    /// wrong number of fields is an error after part of it was written: abandon the file (abort
+    /// the run) then.
     pub fn serialize(&mut self, row: &impl Serialize) -> Result<(), ReportError> {
         self.out.serialize(row).map_err(|e| self.err(e))?;
         self.rows += 1;
