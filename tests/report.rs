@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use cognigy_warden::report::{CsvWriter, JsonLinesWriter, ReportError, ReportRoot, write_json_pretty};
+use cognigy_warden::report::{
+    CsvWriter, JsonLinesWriter, ReportError, ReportRoot, write_json_pretty,
+};
 use serde::Serialize;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -54,7 +56,10 @@ fn commit_moves_the_run_into_place_and_updates_latest() {
         temp_path.display()
     );
     let final_path = run.final_path();
-    assert_eq!(final_path, tmp.path().join("reports/flow-inventory/20261204T120000Z"));
+    assert_eq!(
+        final_path,
+        tmp.path().join("reports/flow-inventory/20261204T120000Z")
+    );
     assert!(!final_path.exists(), "nothing is visible before commit");
     assert_eq!(root.latest("flow-inventory"), None);
 
@@ -83,7 +88,10 @@ fn commit_moves_the_run_into_place_and_updates_latest() {
         root.latest("flow-inventory"),
         Some(("20261204T120000Z".to_string(), final_path))
     );
-    assert_eq!(root.complete_runs("flow-inventory"), vec!["20261204T120000Z"]);
+    assert_eq!(
+        root.complete_runs("flow-inventory"),
+        vec!["20261204T120000Z"]
+    );
     assert!(temp_dirs(&tmp.path().join("reports/flow-inventory")).is_empty());
 }
 
@@ -95,7 +103,9 @@ fn aborted_and_dropped_runs_leave_nothing_and_keep_latest() {
     let first = commit_run(&root, "audit", "2026-12-04T10:00:00Z", "one");
     let job_dir = tmp.path().join("audit");
 
-    let aborted = root.begin_run("audit", at("2026-12-04T11:00:00Z")).expect("begin");
+    let aborted = root
+        .begin_run("audit", at("2026-12-04T11:00:00Z"))
+        .expect("begin");
     aborted.create("partial.csv").expect("create");
     let aborted_path = aborted.path().to_path_buf();
     assert!(aborted_path.is_dir());
@@ -103,7 +113,9 @@ fn aborted_and_dropped_runs_leave_nothing_and_keep_latest() {
     assert!(!aborted_path.exists(), "abort removes the temporary dir");
 
     {
-        let dropped = root.begin_run("audit", at("2026-12-04T12:00:00Z")).expect("begin");
+        let dropped = root
+            .begin_run("audit", at("2026-12-04T12:00:00Z"))
+            .expect("begin");
         let mut f = dropped.create("partial.csv").expect("create");
         f.write_all(b"half a row").expect("write");
         // Dropped without commit or abort, as when a run future is cancelled.
@@ -141,8 +153,14 @@ fn retention_never_removes_the_run_latest_names() {
     // `latest` names it although it sorts first.
     let later = commit_run(&root, "audit", "2026-12-05T00:00:00Z", "later");
     let earlier = commit_run(&root, "audit", "2026-12-04T00:00:00Z", "earlier");
-    assert_eq!(root.latest("audit").map(|(id, _)| id), Some(earlier.clone()));
-    assert!(tmp.path().join("audit").join(&earlier).is_dir(), "latest run kept");
+    assert_eq!(
+        root.latest("audit").map(|(id, _)| id),
+        Some(earlier.clone())
+    );
+    assert!(
+        tmp.path().join("audit").join(&earlier).is_dir(),
+        "latest run kept"
+    );
     assert_eq!(root.complete_runs("audit"), vec![earlier, later]);
 }
 
@@ -170,7 +188,11 @@ fn run_ids_are_unique_within_the_same_second() {
 
     assert_eq!(
         root.complete_runs("audit"),
-        vec!["20261204T120000Z", "20261204T120000Z-2", "20261204T120000Z-3"]
+        vec![
+            "20261204T120000Z",
+            "20261204T120000Z-2",
+            "20261204T120000Z-3"
+        ]
     );
 }
 
@@ -207,7 +229,10 @@ fn prepare_removes_stale_temporary_runs() {
 
     assert!(!stale.exists());
     assert!(!job_dir.join(".latest.tmp-0123456789abcdef").exists());
-    assert!(job_dir.join(&kept).join("rows.txt").is_file(), "complete runs untouched");
+    assert!(
+        job_dir.join(&kept).join("rows.txt").is_file(),
+        "complete runs untouched"
+    );
     assert_eq!(root.latest("audit").map(|(id, _)| id), Some(kept));
 }
 
@@ -219,7 +244,9 @@ fn bad_job_and_file_names_are_refused() {
         .begin_run("../escape", at("2026-12-04T10:00:00Z"))
         .expect_err("path traversal");
     assert!(err.to_string().contains("../escape"), "{err}");
-    let run = root.begin_run("audit", at("2026-12-04T10:00:00Z")).expect("begin");
+    let run = root
+        .begin_run("audit", at("2026-12-04T10:00:00Z"))
+        .expect("begin");
     let err = run.create("../outside.csv").expect_err("path traversal");
     assert!(err.to_string().contains("../outside.csv"), "{err}");
     assert!(!tmp.path().join("outside.csv").exists());
@@ -228,8 +255,10 @@ fn bad_job_and_file_names_are_refused() {
 #[test]
 fn csv_quotes_commas_quotes_and_newlines() {
     let mut out = Vec::new();
-    let mut csv = CsvWriter::new(&mut out, "flows.csv", &["project", "flow", "note"]).expect("header");
-    csv.write_record(&["p1", "plain", "no quoting"]).expect("row");
+    let mut csv =
+        CsvWriter::new(&mut out, "flows.csv", &["project", "flow", "note"]).expect("header");
+    csv.write_record(&["p1", "plain", "no quoting"])
+        .expect("row");
     csv.write_record(&["p,2", "say \"hi\"", "line one\nline two"])
         .expect("row");
     #[derive(Serialize)]

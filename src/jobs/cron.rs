@@ -16,10 +16,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use croner::{Cron, JobType};
 use croner::parser::{CronParser, Seconds};
+use croner::{Cron, JobType};
 
 /// Why a cron expression was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -103,11 +103,17 @@ impl Schedule {
     /// The first activation strictly after `t`, or `None` if there is none within croner's
     /// search horizon.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // croner keeps the sub-second part of its start time; activations are whole seconds.
+        let t = t.with_nanosecond(0).unwrap_or(t);
         let in_zone = first_after(&self.cron, t, self.timezone)?;
         if self.cron.determine_job_type() != JobType::IntervalWildcard {
             return Some(in_zone);
         }
-        let offset_at = |at: DateTime<Utc>| self.timezone.offset_from_utc_datetime(&at.naive_utc()).fix();
+        let offset_at = |at: DateTime<Utc>| {
+            self.timezone
+                .offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+        };
         let later_offset = offset_at(in_zone);
         if later_offset == offset_at(t) {
             return Some(in_zone);
@@ -201,6 +207,20 @@ mod tests {
     }
 
     #[test]
+    fn activations_fall_on_whole_seconds() {
+        let s = Schedule::parse("*/1 * * * * *", Tz::UTC).expect("valid");
+        assert_eq!(
+            s.next_after(utc("2026-01-01T12:07:10.718Z")),
+            Some(utc("2026-01-01T12:07:11Z"))
+        );
+        let s = Schedule::parse("*/15 * * * *", Tz::UTC).expect("valid");
+        assert_eq!(
+            s.next_after(utc("2026-01-01T12:14:59.999Z")),
+            Some(utc("2026-01-01T12:15:00Z"))
+        );
+    }
+
+    #[test]
     fn next_after_is_strictly_after() {
         let s = Schedule::parse("*/15 * * * *", Tz::UTC).expect("valid");
         assert_eq!(
@@ -216,7 +236,11 @@ mod tests {
         // 2026-01-02 is a Friday.
         assert_eq!(
             s.upcoming(utc("2026-01-02T15:00:00Z"), 3),
-            utcs(&["2026-01-05T14:00:00Z", "2026-01-06T14:00:00Z", "2026-01-07T14:00:00Z"])
+            utcs(&[
+                "2026-01-05T14:00:00Z",
+                "2026-01-06T14:00:00Z",
+                "2026-01-07T14:00:00Z"
+            ])
         );
         assert_eq!(s.expression(), "0 9 * * MON-FRI");
         assert_eq!(s.timezone(), chrono_tz::America::New_York);
@@ -295,7 +319,14 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_rejected_with_the_expression_named() {
-        for expr in ["61 * * * *", "* 25 * * *", "abc * * * *", "*/0 * * * *", "0 0 32 * *", "0 0 * 13 *"] {
+        for expr in [
+            "61 * * * *",
+            "* 25 * * *",
+            "abc * * * *",
+            "*/0 * * * *",
+            "0 0 32 * *",
+            "0 0 * 13 *",
+        ] {
             let err = Schedule::parse(expr, Tz::UTC).expect_err(expr);
             assert!(matches!(err, CronError::Invalid { .. }), "{expr}: {err:?}");
             assert!(err.to_string().contains(expr), "{err}");

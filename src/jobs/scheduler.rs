@@ -290,7 +290,15 @@ pub struct Scheduler {
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scheduler")
-            .field("jobs", &self.inner.jobs.iter().map(|j| &j.spec.name).collect::<Vec<_>>())
+            .field(
+                "jobs",
+                &self
+                    .inner
+                    .jobs
+                    .iter()
+                    .map(|j| &j.spec.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -391,6 +399,12 @@ impl Scheduler {
             cron,
         });
 
+        for entry in &inner.jobs {
+            if entry.spec.enabled {
+                // Shown by `status` at once; the driver keeps it current.
+                entry.state().next_run = entry.spec.schedule.next_after(Utc::now());
+            }
+        }
         for (index, entry) in inner.jobs.iter().enumerate() {
             if !entry.spec.enabled {
                 tracing::info!(job = %entry.spec.name, "job is disabled; it runs only when triggered manually");
@@ -415,6 +429,7 @@ impl Scheduler {
 
     /// Every job, in configuration order.
     pub fn status(&self) -> Vec<JobStatus> {
+        let stopping = self.inner.stopping.load(Ordering::SeqCst);
         self.inner
             .jobs
             .iter()
@@ -428,7 +443,7 @@ impl Scheduler {
                     timezone: spec.schedule.timezone().name().to_string(),
                     enabled: spec.enabled,
                     overlap: spec.overlap,
-                    next_run: state.next_run,
+                    next_run: if stopping { None } else { state.next_run },
                     running_since: state.running.as_ref().map(|r| r.since),
                     running_trigger: state.running.as_ref().map(|r| r.trigger),
                     queued: state.queued.is_some(),
@@ -456,7 +471,11 @@ impl Scheduler {
 
     /// Names of all configured jobs, in configuration order.
     pub fn job_names(&self) -> Vec<String> {
-        self.inner.jobs.iter().map(|j| j.spec.name.clone()).collect()
+        self.inner
+            .jobs
+            .iter()
+            .map(|j| j.spec.name.clone())
+            .collect()
     }
 
     /// Stops starting runs and drops queued ones; waits up to `grace` for running ones, then
@@ -480,7 +499,11 @@ impl Scheduler {
                 .filter(|e| e.state().running.is_some())
                 .map(|e| e.spec.name.as_str())
                 .collect();
-            tracing::warn!(?running, grace_seconds = grace.as_secs_f64(), "shutdown grace period over: cancelling running jobs");
+            tracing::warn!(
+                ?running,
+                grace_seconds = grace.as_secs_f64(),
+                "shutdown grace period over: cancelling running jobs"
+            );
             inner.cancel_runs.cancel();
             self.wait_idle().await;
         }
@@ -627,7 +650,8 @@ impl Inner {
         };
         let runner = Arc::clone(&entry.runner);
         // `run` itself is called inside the task, so a panic there is contained too.
-        let mut handle = tokio::spawn(async move { runner.run(ctx).await }.instrument(span.clone()));
+        let mut handle =
+            tokio::spawn(async move { runner.run(ctx).await }.instrument(span.clone()));
 
         let (outcome, error, report) = tokio::select! {
             biased;
@@ -678,19 +702,24 @@ impl Inner {
     /// Keeps one tokio-cron-scheduler one-shot armed for the job's next activation and
     /// dispatches a `Schedule` run each time it fires, until shutdown.
     async fn drive(this: Arc<Inner>, index: usize) {
+        Inner::drive_until_stopped(&this, index).await;
+        this.jobs[index].state().next_run = None;
+    }
+
+    async fn drive_until_stopped(this: &Arc<Inner>, index: usize) {
         let entry = &this.jobs[index];
         let name = &entry.spec.name;
-        loop {
+        while !this.stop_drivers.is_cancelled() {
             let now = Utc::now();
             let Some(next) = entry.spec.schedule.next_after(now) else {
                 tracing::warn!(job = %name, schedule = %entry.spec.schedule, "schedule has no further activation; the job is no longer scheduled");
-                entry.state().next_run = None;
                 return;
             };
             entry.state().next_run = Some(next);
             // The one-shot's deadline is `now` in whole seconds plus this many seconds, i.e.
             // exactly `next` (cron activations fall on whole seconds).
-            let delay = Duration::from_secs(u64::try_from(next.timestamp() - now.timestamp()).unwrap_or(0));
+            let delay =
+                Duration::from_secs(u64::try_from(next.timestamp() - now.timestamp()).unwrap_or(0));
             let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
             let fired_tx = Mutex::new(Some(fired_tx));
             let one_shot = CronJob::new_one_shot_async(delay, move |_id, _scheduler| {
@@ -728,7 +757,7 @@ impl Inner {
                     return;
                 }
             }
-            Inner::dispatch(&this, index, Trigger::Schedule);
+            Inner::dispatch(this, index, Trigger::Schedule);
         }
     }
 }

@@ -76,7 +76,11 @@ pub enum ReportError {
 const HINT_DIR: &str = "Check that the report directory exists or can be created, is writable by this process (on Kubernetes: a writable volume mounted there) and that the disk is not full";
 const HINT_WRITE: &str = "Check free disk space and permissions of the report directory";
 
-fn io_err(op: &'static str, path: &Path, hint: &'static str) -> impl FnOnce(io::Error) -> ReportError {
+fn io_err(
+    op: &'static str,
+    path: &Path,
+    hint: &'static str,
+) -> impl FnOnce(io::Error) -> ReportError {
     let path = path.to_path_buf();
     move |source| ReportError::Io {
         op,
@@ -143,7 +147,11 @@ impl ReportRoot {
         let written = write_probe();
         // Remove the probe even when the write or fsync failed after creating it.
         let removed = fs::remove_file(&probe);
-        written.map_err(io_err("write a probe file in report directory", &probe, HINT_DIR))?;
+        written.map_err(io_err(
+            "write a probe file in report directory",
+            &probe,
+            HINT_DIR,
+        ))?;
         removed.map_err(io_err("remove probe file", &probe, HINT_DIR))?;
         self.remove_stale_temporaries()
     }
@@ -157,8 +165,11 @@ impl ReportRoot {
             if !job_dir.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let entries =
-                fs::read_dir(&job_path).map_err(io_err("list job directory", &job_path, HINT_DIR))?;
+            let entries = fs::read_dir(&job_path).map_err(io_err(
+                "list job directory",
+                &job_path,
+                HINT_DIR,
+            ))?;
             for entry in entries {
                 let entry = entry.map_err(io_err("list job directory", &job_path, HINT_DIR))?;
                 let name = entry.file_name();
@@ -166,11 +177,13 @@ impl ReportRoot {
                 let path = entry.path();
                 if name.starts_with(TMP_PREFIX) {
                     tracing::info!(path = %path.display(), "removing unfinished report run left by an earlier process");
-                    remove_path(&path)
-                        .map_err(io_err("remove unfinished report run", &path, HINT_DIR))?;
+                    remove_path(&path).map_err(io_err(
+                        "remove unfinished report run",
+                        &path,
+                        HINT_DIR,
+                    ))?;
                 } else if name.starts_with(LATEST_TMP_PREFIX) || name.starts_with(PROBE_PREFIX) {
-                    remove_path(&path)
-                        .map_err(io_err("remove temporary file", &path, HINT_DIR))?;
+                    remove_path(&path).map_err(io_err("remove temporary file", &path, HINT_DIR))?;
                 }
             }
         }
@@ -186,10 +199,18 @@ impl ReportRoot {
     pub fn begin_run(&self, job: &str, started: DateTime<Utc>) -> Result<RunWriter, ReportError> {
         validate_job_name(job)?;
         let job_dir = self.job_dir(job);
-        fs::create_dir_all(&job_dir).map_err(io_err("create job report directory", &job_dir, HINT_DIR))?;
+        fs::create_dir_all(&job_dir).map_err(io_err(
+            "create job report directory",
+            &job_dir,
+            HINT_DIR,
+        ))?;
         let base = started.format(RUN_ID_FORMAT).to_string();
 
-        let _guard = self.inner.allocate.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self
+            .inner
+            .allocate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let in_progress = in_progress_run_ids(&job_dir)?;
         let mut n = 1u32;
         let run_id = loop {
@@ -330,8 +351,11 @@ impl RunWriter {
     pub fn write_json(&self, file_name: &str, value: &impl Serialize) -> Result<(), ReportError> {
         let mut out = self.create(file_name)?;
         write_json_pretty(&mut out, file_name, value)?;
-        out.flush()
-            .map_err(io_err("write report file", &self.tmp.join(file_name), HINT_WRITE))
+        out.flush().map_err(io_err(
+            "write report file",
+            &self.tmp.join(file_name),
+            HINT_WRITE,
+        ))
     }
 
     /// Makes the run visible: fsyncs every file and the temporary directory, renames it to
@@ -342,13 +366,21 @@ impl RunWriter {
         let job_dir = self.root.job_dir(&self.job);
         let final_path = self.final_path();
         {
-            let _guard = self.root.inner.allocate.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = self
+                .root
+                .inner
+                .allocate
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             // rename(2) silently replaces an empty directory; never replace anything.
             if final_path.exists() {
                 return Err(ReportError::RunExists { path: final_path });
             }
-            fs::rename(&self.tmp, &final_path)
-                .map_err(io_err("move finished run into place at", &final_path, HINT_WRITE))?;
+            fs::rename(&self.tmp, &final_path).map_err(io_err(
+                "move finished run into place at",
+                &final_path,
+                HINT_WRITE,
+            ))?;
         }
         // From here on the run is in place; nothing is left to clean up on drop.
         self.finished = true;
@@ -409,9 +441,10 @@ fn sync_tree(dir: &Path) -> Result<(), ReportError> {
     for entry in entries {
         let entry = entry.map_err(io_err("list run directory", dir, HINT_WRITE))?;
         let path = entry.path();
-        let file_type = entry
-            .file_type()
-            .map_err(io_err("inspect report file", &path, HINT_WRITE))?;
+        let file_type =
+            entry
+                .file_type()
+                .map_err(io_err("inspect report file", &path, HINT_WRITE))?;
         if file_type.is_dir() {
             sync_tree(&path)?;
         } else if file_type.is_file() {
@@ -542,7 +575,13 @@ mod tests {
 
     #[test]
     fn non_run_names_are_not_run_ids() {
-        for name in ["latest", ".tmp-20261204T120000Z-abc", "20261204T120000Z-", "20261204T120000Z-x", "2026"] {
+        for name in [
+            "latest",
+            ".tmp-20261204T120000Z-abc",
+            "20261204T120000Z-",
+            "20261204T120000Z-x",
+            "2026",
+        ] {
             assert!(parse_run_id(name).is_none(), "{name} parsed as a run id");
         }
     }

@@ -67,7 +67,9 @@ impl<W: Write> CsvWriter<W> {
     /// Writes `header` as the first row. `file` names the output in errors.
     pub fn new(out: W, file: impl Into<String>, header: &[&str]) -> Result<Self, ReportError> {
         // The header is written explicitly, so `serialize` must not add one of its own.
-        let out = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+        let out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
         let mut writer = CsvWriter {
             out,
             file: file.into(),
