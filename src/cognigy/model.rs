@@ -249,12 +249,8 @@ mod tests {
         .unwrap();
         assert_eq!(new.next_cursor.as_deref(), Some("c1"));
         assert_eq!(new.items[0].name.as_deref(), Some("Main"));
-        assert_eq!(
-            new.items[0].is_training_out_of_date, None,
-            "wrong type becomes None"
-        );
-        let old: Page<Flow> =
-            serde_json::from_str(r#"{"items":[],"next":"c2","total":0}"#).unwrap();
+        assert_eq!(new.items[0].is_training_out_of_date, None, "wrong type becomes None");
+        let old: Page<Flow> = serde_json::from_str(r#"{"items":[],"next":"c2","total":0}"#).unwrap();
         assert_eq!(old.next_cursor.as_deref(), Some("c2"));
         let null: Page<Flow> = serde_json::from_str(r#"{"items":[],"nextCursor":null}"#).unwrap();
         assert_eq!(null.next_cursor, None);
@@ -262,8 +258,7 @@ mod tests {
 
     #[test]
     fn problem_code_may_be_number_or_string() {
-        let p: Problem =
-            serde_json::from_str(r#"{"status":401,"code":401,"traceId":"t-1"}"#).unwrap();
+        let p: Problem = serde_json::from_str(r#"{"status":401,"code":401,"traceId":"t-1"}"#).unwrap();
         assert_eq!(p.code.as_deref(), Some("401"));
         let p: Problem = serde_json::from_str(r#"{"code":"1002"}"#).unwrap();
         assert_eq!(p.code.as_deref(), Some("1002"));
