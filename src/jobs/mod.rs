@@ -1,1 +1,3 @@
-//! Placeholder: filled in by its own change.
+//! Cron scheduling ([`cron`], [`scheduler`]) and the organisation-wide jobs it runs.
+pub mod cron;
+pub mod scheduler;
