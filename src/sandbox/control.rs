@@ -48,9 +48,8 @@ async fn patch_faults(
     body: Body,
 ) -> Result<Response, Problem> {
     let body = read_json_object(body, uri.path()).await?;
-    let patch: FaultsPatch = serde_json::from_value(Value::Object(body)).map_err(|e| {
-        Problem::bad_argument(format!("invalid faults: {e}"), uri.path())
-    })?;
+    let patch: FaultsPatch = serde_json::from_value(Value::Object(body))
+        .map_err(|e| Problem::bad_argument(format!("invalid faults: {e}"), uri.path()))?;
     patch
         .validate()
         .map_err(|e| Problem::bad_argument(format!("invalid faults: {e}"), uri.path()))?;

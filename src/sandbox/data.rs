@@ -343,8 +343,7 @@ impl Generator {
             .map(|u| {
                 // (u % F, u / F % L) is unique for u < F * L; beyond that a number keeps e-mails unique.
                 let first = FIRST_NAMES[(u + first_offset) % FIRST_NAMES.len()];
-                let last =
-                    LAST_NAMES[(u / FIRST_NAMES.len() + last_offset) % LAST_NAMES.len()];
+                let last = LAST_NAMES[(u / FIRST_NAMES.len() + last_offset) % LAST_NAMES.len()];
                 let round = u / (FIRST_NAMES.len() * LAST_NAMES.len());
                 let number = if round == 0 {
                     String::new()
@@ -396,7 +395,11 @@ impl Generator {
         let mut assets = ProjectAssets::default();
 
         let locale_count = self.one_to_three(first);
-        let primary_language = if self.rng.gen_bool(0.7) { "en-US" } else { "de-DE" };
+        let primary_language = if self.rng.gen_bool(0.7) {
+            "en-US"
+        } else {
+            "de-DE"
+        };
         let mut primary: Option<(String, String)> = None; // (_id, referenceId)
         let mut others = LOCALES.iter().filter(|l| **l != primary_language);
         for k in 0..locale_count {
@@ -832,15 +835,18 @@ mod tests {
         assert!(dangling > 0);
         let all = |f: &dyn Fn(&ProjectAssets) -> bool| org.assets.values().any(f);
         assert!(all(&|a| a.extensions.iter().any(|x| x.trusted_code)));
-        assert!(all(&|a| a.snapshots.iter().any(|s| s.created_at < year_ago)));
         assert!(all(&|a| a
             .snapshots
             .iter()
-            .any(|s| s.is_packaged && s.package_expires_at.is_some_and(|t| t < NOW))));
+            .any(|s| s.created_at < year_ago)));
+        assert!(all(&|a| a.snapshots.iter().any(
+            |s| s.is_packaged && s.package_expires_at.is_some_and(|t| t < NOW)
+        )));
         assert!(all(&|a| a.members.is_empty()));
-        let disabled_member = org.users.iter().any(|u| {
-            u.disabled && org.assets.values().any(|a| a.members.contains(&u.id))
-        });
+        let disabled_member = org
+            .users
+            .iter()
+            .any(|u| u.disabled && org.assets.values().any(|a| a.members.contains(&u.id)));
         assert!(disabled_member);
         for t in AUDIT_EVENT_TYPES {
             assert!(
@@ -851,8 +857,14 @@ mod tests {
                 "no recent {t} event"
             );
         }
-        assert!(all(&|a| a.audit_events.iter().any(|e| e.timestamp < NOW - DAY)));
-        assert!(all(&|a| a.audit_events.iter().all(|e| e.timestamp > NOW - 30 * DAY)));
+        assert!(all(&|a| a
+            .audit_events
+            .iter()
+            .any(|e| e.timestamp < NOW - DAY)));
+        assert!(all(&|a| a
+            .audit_events
+            .iter()
+            .all(|e| e.timestamp > NOW - 30 * DAY)));
         let q = &org.organisation;
         assert!(org.projects.len() as f64 >= 0.9 * q.quota_max_projects as f64);
         assert!((org.users.len() as f64) < 0.9 * q.quota_max_users as f64);
@@ -873,7 +885,11 @@ mod tests {
         let org = default_org();
         for p in &org.projects {
             let a = &org.assets[&p.id];
-            assert!(a.locales.iter().any(|l| l.primary && l.reference_id == p.primary_locale_reference));
+            assert!(
+                a.locales
+                    .iter()
+                    .any(|l| l.primary && l.reference_id == p.primary_locale_reference)
+            );
             for f in &a.flows {
                 assert!(org.users.contains(&f.created_by));
                 assert!(f.created_at <= f.last_changed);

@@ -129,7 +129,13 @@ mod tests {
     #[test]
     fn out_of_range_values_are_rejected_or_clamped() {
         let p: FaultsPatch = serde_json::from_str(r#"{"error_rate":1.5}"#).unwrap();
-        assert!(matches!(p.validate(), Err(FaultsError::Rate { field: "error_rate", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(FaultsError::Rate {
+                field: "error_rate",
+                ..
+            })
+        ));
         let p: FaultsPatch = serde_json::from_str(r#"{"error_status":200}"#).unwrap();
         assert_eq!(p.validate(), Err(FaultsError::Status(200)));
         let mut f = Faults::default();

@@ -26,8 +26,11 @@ pub(crate) trait AssetList: Send + Sync {
     fn page_json(&self, q: &PageQuery) -> Result<Vec<u8>, PageError>;
     fn contains(&self, id: &str) -> bool;
     /// Creates an item from `template` with `body`'s fields merged over it.
-    fn create(&mut self, template: &Template, body: Map<String, Value>)
-    -> Result<Value, MutationError>;
+    fn create(
+        &mut self,
+        template: &Template,
+        body: Map<String, Value>,
+    ) -> Result<Value, MutationError>;
     /// Merges `body`'s fields into the item.
     fn patch(&mut self, id: &str, body: Map<String, Value>) -> Result<Value, MutationError>;
     fn delete(&mut self, id: &str) -> Option<Value>;

@@ -197,7 +197,9 @@ impl Sandbox {
         ));
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen)))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen))
+            })?;
         let addr = listener.local_addr()?;
         let listener = listener.tap_io(|tcp| {
             // Small answers on keep-alive connections must not wait for Nagle.
@@ -411,7 +413,10 @@ mod tests {
             ..Default::default()
         };
         let e = bad.validate().unwrap_err();
-        assert!(e.contains("--disable-route 'widgets'") && e.contains("aiagents"), "{e}");
+        assert!(
+            e.contains("--disable-route 'widgets'") && e.contains("aiagents"),
+            "{e}"
+        );
         let bad = SandboxOptions {
             username: "a:b".into(),
             ..Default::default()

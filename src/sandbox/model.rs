@@ -843,7 +843,16 @@ mod tests {
     #[test]
     fn flow_serialises_contract_fields_and_no_project_id() {
         let json = serde_json::to_value(flow("a")).unwrap();
-        for key in ["_id", "referenceId", "name", "isTrainingOutOfDate", "createdAt", "lastChanged", "createdBy", "lastChangedBy"] {
+        for key in [
+            "_id",
+            "referenceId",
+            "name",
+            "isTrainingOutOfDate",
+            "createdAt",
+            "lastChanged",
+            "createdBy",
+            "lastChangedBy",
+        ] {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert!(json.get("description").is_none());

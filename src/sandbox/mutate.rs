@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::lists::{merged, patched, to_value};
 use super::model::{
-    AssetKind, Item, Member, OrganisationData, Project, ProjectAssets, Template, User,
-    is_object_id,
+    AssetKind, Item, Member, OrganisationData, Project, ProjectAssets, Template, User, is_object_id,
 };
 
 /// What `/_sandbox/assets/{type}` works on.
@@ -48,7 +47,9 @@ pub enum MutationError {
         "unknown asset type '{0}'; use one of: projects, users, members, flows, endpoints, lexicons, snapshots, extensions, locales, playbooks, knowledgestores, aiagents, auditevents"
     )]
     UnknownType(String),
-    #[error("'projectId' is required for {0} (in the body, or as query parameter for PATCH/DELETE)")]
+    #[error(
+        "'projectId' is required for {0} (in the body, or as query parameter for PATCH/DELETE)"
+    )]
     MissingProjectId(&'static str),
     #[error("'userId' is required to add a member")]
     MissingUserId,
@@ -180,13 +181,12 @@ impl OrganisationData {
                 };
                 let member: Member = merged(Member::template(&template), body)?;
                 let json = to_value(&member);
-                self.assets_mut(&pid)?
-                    .members
-                    .insert(member)
-                    .map_err(|m| MutationError::Duplicate {
+                self.assets_mut(&pid)?.members.insert(member).map_err(|m| {
+                    MutationError::Duplicate {
                         kind: "members",
                         id: m.user_id,
-                    })?;
+                    }
+                })?;
                 if let Some(user) = self.users.get_mut(&uid)
                     && let Err(at) = user.projects.binary_search(&pid)
                 {
@@ -204,7 +204,9 @@ impl OrganisationData {
                     body.insert("projectReference".into(), Value::String(pid.clone()));
                 }
                 let template = self.template(now);
-                self.assets_mut(&pid)?.list_mut(kind).create(&template, body)
+                self.assets_mut(&pid)?
+                    .list_mut(kind)
+                    .create(&template, body)
             }
         }
     }
@@ -356,7 +358,12 @@ mod tests {
         };
         let target = MutationTarget::Asset(AssetKind::Flows);
         let v = o
-            .patch_item(target, &fid, None, obj(json!({"name": "Renamed", "lastChanged": NOW})))
+            .patch_item(
+                target,
+                &fid,
+                None,
+                obj(json!({"name": "Renamed", "lastChanged": NOW})),
+            )
             .unwrap();
         assert_eq!(v["name"], "Renamed");
         let flow = o.assets[&pid].flows.get(&fid).unwrap();
@@ -383,8 +390,12 @@ mod tests {
         )
         .unwrap();
         assert!(o.users.get(&uid).unwrap().projects.contains(&pid));
-        assert_eq!(o.assets[&pid].members.get(&uid).unwrap().roles, ["projectAdmin"]);
-        o.delete_item(MutationTarget::Members, &uid, Some(&pid)).unwrap();
+        assert_eq!(
+            o.assets[&pid].members.get(&uid).unwrap().roles,
+            ["projectAdmin"]
+        );
+        o.delete_item(MutationTarget::Members, &uid, Some(&pid))
+            .unwrap();
         assert!(!o.users.get(&uid).unwrap().projects.contains(&pid));
 
         // Deleting a user removes their memberships; deleting a project their projects entry.
@@ -392,8 +403,13 @@ mod tests {
         let member = o.assets[&member_pid].members.as_slice()[0].user_id.clone();
         o.delete_item(MutationTarget::Users, &member, None).unwrap();
         assert!(o.assets.values().all(|a| !a.members.contains(&member)));
-        let other = o.assets[&member_pid].members.as_slice().first().map(|m| m.user_id.clone());
-        o.delete_item(MutationTarget::Projects, &member_pid, None).unwrap();
+        let other = o.assets[&member_pid]
+            .members
+            .as_slice()
+            .first()
+            .map(|m| m.user_id.clone());
+        o.delete_item(MutationTarget::Projects, &member_pid, None)
+            .unwrap();
         assert!(!o.assets.contains_key(&member_pid));
         if let Some(other) = other {
             assert!(!o.users.get(&other).unwrap().projects.contains(&member_pid));

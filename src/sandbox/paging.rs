@@ -23,13 +23,19 @@ pub enum PageError {
     Limit(String),
     #[error("query parameter 'skip' must be a whole number of 0 or more, got '{0}'")]
     Skip(String),
-    #[error("query parameter '{param}' must be a cursor of 24 hex digits taken from a previous page, got '{value}'")]
+    #[error(
+        "query parameter '{param}' must be a cursor of 24 hex digits taken from a previous page, got '{value}'"
+    )]
     CursorFormat { param: &'static str, value: String },
     #[error("give either 'next' or 'previous', not both")]
     BothCursors,
-    #[error("cursor '{0}' is not part of this sorted or filtered list; start again without a cursor")]
+    #[error(
+        "cursor '{0}' is not part of this sorted or filtered list; start again without a cursor"
+    )]
     UnknownCursor(String),
-    #[error("query parameter 'sort' must look like 'field:asc' or 'field:desc' (comma-separated), got '{0}'")]
+    #[error(
+        "query parameter 'sort' must look like 'field:asc' or 'field:desc' (comma-separated), got '{0}'"
+    )]
     Sort(String),
 }
 
@@ -235,9 +241,11 @@ fn select_by_id<'a, T: Pageable>(items: &'a [T], q: &PageQuery) -> Page<'a, T> {
     let total = items.len();
     let (start, end) = match &q.cursor {
         None => window_forward(0, q, total),
-        Some(Cursor::Next(c)) => {
-            window_forward(items.partition_point(|it| it.page_id() <= c.as_str()), q, total)
-        }
+        Some(Cursor::Next(c)) => window_forward(
+            items.partition_point(|it| it.page_id() <= c.as_str()),
+            q,
+            total,
+        ),
         Some(Cursor::Previous(c)) => {
             window_backward(items.partition_point(|it| it.page_id() < c.as_str()), q)
         }
@@ -257,7 +265,12 @@ fn window_backward(before: usize, q: &PageQuery) -> (usize, usize) {
     (end.saturating_sub(q.limit), end)
 }
 
-fn finish<'a, T: Pageable>(items: Vec<&'a T>, start: usize, end: usize, total: usize) -> Page<'a, T> {
+fn finish<'a, T: Pageable>(
+    items: Vec<&'a T>,
+    start: usize,
+    end: usize,
+    total: usize,
+) -> Page<'a, T> {
     let next_cursor = if end < total {
         items.last().map(|it| it.page_id())
     } else {
@@ -352,7 +365,11 @@ mod tests {
         (0..n)
             .map(|i| It {
                 id: format!("{i:024x}"),
-                name: if i % 2 == 0 { format!("Even {i}") } else { format!("odd {i}") },
+                name: if i % 2 == 0 {
+                    format!("Even {i}")
+                } else {
+                    format!("odd {i}")
+                },
                 rank: (i as i64 * 7) % 5,
             })
             .collect()
@@ -374,7 +391,10 @@ mod tests {
             assert!(matches!(query(bad), Err(PageError::Limit(_))), "{bad}");
         }
         assert!(matches!(query("skip=x"), Err(PageError::Skip(_))));
-        assert!(matches!(query("next=zz"), Err(PageError::CursorFormat { .. })));
+        assert!(matches!(
+            query("next=zz"),
+            Err(PageError::CursorFormat { .. })
+        ));
         assert!(matches!(query("sort=name:up"), Err(PageError::Sort(_))));
         assert_eq!(
             query("sort=name:desc,createdAt").unwrap().sort,
@@ -417,7 +437,9 @@ mod tests {
         let back = select(
             &all,
             &PageQuery {
-                cursor: Some(Cursor::Previous(second.previous_cursor.unwrap().to_string())),
+                cursor: Some(Cursor::Previous(
+                    second.previous_cursor.unwrap().to_string(),
+                )),
                 limit: 10,
                 ..Default::default()
             },

@@ -47,7 +47,10 @@ pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
         .route("/new/v2.0/{list}", get(list_assets))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(shared.clone(), count_and_delay))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            count_and_delay,
+        ))
         .with_state(shared)
 }
 
@@ -101,9 +104,8 @@ pub(crate) fn json_ok(bytes: Vec<u8>) -> Response {
 // Management routes
 
 fn check_basic_auth(s: &Shared, headers: &HeaderMap, path: &str) -> Result<(), Problem> {
-    let unauthorized = |detail: &str| {
-        Problem::status(StatusCode::UNAUTHORIZED, detail.to_string(), path)
-    };
+    let unauthorized =
+        |detail: &str| Problem::status(StatusCode::UNAUTHORIZED, detail.to_string(), path);
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -135,7 +137,8 @@ async fn list_organisations(
     let q = page_query(&QueryParams::parse(query.as_deref()), uri.path())?;
     let data = s.data();
     let organisations = std::slice::from_ref(&data.organisation);
-    let page = select(organisations, &q).map_err(|e| Problem::bad_argument(e.to_string(), uri.path()))?;
+    let page =
+        select(organisations, &q).map_err(|e| Problem::bad_argument(e.to_string(), uri.path()))?;
     Ok(json_ok(to_json(&page.envelope(|o| o))))
 }
 
@@ -185,20 +188,25 @@ pub(crate) async fn read_json_object(
     body: Body,
     path: &str,
 ) -> Result<serde_json::Map<String, Value>, Problem> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            413,
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            path,
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                413,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                path,
+            )
+        })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Problem::bad_argument("the request body must be a JSON object", path)),
+        Ok(_) => Err(Problem::bad_argument(
+            "the request body must be a JSON object",
+            path,
+        )),
         Err(e) => Err(Problem::bad_argument(
             format!("the request body is not valid JSON: {e}"),
             path,
@@ -276,9 +284,15 @@ fn page_query(params: &QueryParams, path: &str) -> Result<PageQuery, Problem> {
 
 /// The `projectId` a per-project route needs (any value that names no project is a 404).
 fn project_id_param<'a>(params: &'a QueryParams, path: &str) -> Result<&'a str, Problem> {
-    params.get("projectId").filter(|p| !p.is_empty()).ok_or_else(|| {
-        Problem::bad_argument("query parameter 'projectId' is required for this list", path)
-    })
+    params
+        .get("projectId")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Problem::bad_argument(
+                "query parameter 'projectId' is required for this list",
+                path,
+            )
+        })
 }
 
 fn unknown_project(project_id: &str, path: &str) -> Problem {
