@@ -40,7 +40,12 @@ fn duration(d: std::time::Duration) -> Value {
 }
 
 fn table(entries: Vec<(&str, Value)>) -> Value {
-    Value::from(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Dict>())
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<Dict>(),
+    )
 }
 
 /// The built-in defaults of every key that has one (job defaults are applied per job).
@@ -63,7 +68,10 @@ pub(super) fn defaults() -> Layer {
                 ("backoff_max", duration(defaults::SUPERKEY_BACKOFF_MAX)),
             ]),
         ),
-        ("log", table(vec![("level", Value::from(defaults::LOG_LEVEL))])),
+        (
+            "log",
+            table(vec![("level", Value::from(defaults::LOG_LEVEL))]),
+        ),
         (
             "reports",
             table(vec![
@@ -84,7 +92,8 @@ pub(super) fn defaults() -> Layer {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     Layer {
-        metadata: Metadata::named("default").interpolater(|_: &Profile, _: &[&str]| "default".to_owned()),
+        metadata: Metadata::named("default")
+            .interpolater(|_: &Profile, _: &[&str]| "default".to_owned()),
         dict,
     }
 }
@@ -112,7 +121,7 @@ pub(super) fn file(path: &Path) -> Result<Layer, ConfigProblem> {
         problem(format!(
             "not valid TOML{}: {}; fix the syntax",
             at.unwrap_or_default(),
-            e.message().trim_end()
+            e.message().split_whitespace().collect::<Vec<_>>().join(" ")
         ))
     })?;
     let described = source.clone();
@@ -162,7 +171,10 @@ pub(super) fn environment(vars: Vec<(OsString, OsString)>, job_names: &[String])
             // Not a configuration variable (e.g. a Kubernetes service link such as WARDEN_PORT),
             // unless it looks like a section key written with a single underscore.
             let lower = rest.to_ascii_lowercase();
-            if let Some(section) = SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
+            if let Some(section) = SECTIONS
+                .iter()
+                .find(|s| lower.starts_with(&format!("{s}_")))
+            {
                 let key = &rest[section.len() + 1..];
                 problems.push(ConfigProblem {
                     key: format!("{section}.{}", key.to_ascii_lowercase()),
@@ -208,23 +220,38 @@ pub(super) fn environment(vars: Vec<(OsString, OsString)>, job_names: &[String])
                     conflict.join(".")
                 )
             };
-            problems.push(ConfigProblem { key: path.join("."), source, message });
+            problems.push(ConfigProblem {
+                key: path.join("."),
+                source,
+                message,
+            });
             continue;
         }
         names.insert(path, name);
     }
 
     let names = Arc::new(names);
-    let metadata = Metadata::named(ENV_LAYER_NAME).interpolater(move |_: &Profile, keys: &[&str]| {
-        let exact = names.iter().find(|(path, _)| path.iter().eq(keys.iter()));
-        // A table (e.g. an unknown section) is named by the first variable inside it.
-        let inside = || names.iter().find(|(path, _)| path.iter().zip(keys).all(|(a, b)| a == b));
-        match exact.or_else(inside) {
-            Some((_, name)) => format!("environment variable {name}"),
-            None => format!("environment variable {}", env_name(keys)),
-        }
-    });
-    EnvLayer { layer: Layer { metadata, dict: root }, problems }
+    let metadata =
+        Metadata::named(ENV_LAYER_NAME).interpolater(move |_: &Profile, keys: &[&str]| {
+            let exact = names.iter().find(|(path, _)| path.iter().eq(keys.iter()));
+            // A table (e.g. an unknown section) is named by the first variable inside it.
+            let inside = || {
+                names.iter().find(|(path, _)| {
+                    path.len() > keys.len() && path.iter().zip(keys).all(|(a, b)| a == b)
+                })
+            };
+            match exact.or_else(inside) {
+                Some((_, name)) => format!("environment variable {name}"),
+                None => format!("environment variable {}", env_name(keys)),
+            }
+        });
+    EnvLayer {
+        layer: Layer {
+            metadata,
+            dict: root,
+        },
+        problems,
+    }
 }
 
 /// `jobs.<job>...`: map `flows_daily` to a defined `flows-daily`; `jobs.<job>.rules.<rule>...`:
@@ -258,7 +285,9 @@ fn insert(root: &mut Dict, path: &[String], value: String) -> Result<(), Vec<Str
             dict.insert(part.clone(), Value::from(value));
             return Ok(());
         }
-        let entry = dict.entry(part.clone()).or_insert_with(|| Value::from(Dict::new()));
+        let entry = dict
+            .entry(part.clone())
+            .or_insert_with(|| Value::from(Dict::new()));
         match entry {
             Value::Dict(_, inner) => dict = inner,
             _ => return Err(path[..=i].to_vec()),
@@ -269,7 +298,9 @@ fn insert(root: &mut Dict, path: &[String], value: String) -> Result<(), Vec<Str
 
 /// The environment variable that sets the key at `path`.
 pub(super) fn env_name<S: AsRef<str>>(path: &[S]) -> String {
-    let parts: Vec<String> =
-        path.iter().map(|p| p.as_ref().to_ascii_uppercase().replace('-', "_")).collect();
+    let parts: Vec<String> = path
+        .iter()
+        .map(|p| p.as_ref().to_ascii_uppercase().replace('-', "_"))
+        .collect();
     format!("{ENV_PREFIX}{}", parts.join("__"))
 }

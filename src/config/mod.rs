@@ -6,9 +6,9 @@
 
 mod layers;
 mod redact;
-mod validate;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -63,15 +63,42 @@ pub struct AuditRuleSpec {
 
 /// Every audit rule; `[jobs.<name>.rules.<rule>]` must name one of these.
 pub const AUDIT_RULES: &[AuditRuleSpec] = &[
-    AuditRuleSpec { name: "stale-flow", tunables: &["max_age"] },
-    AuditRuleSpec { name: "flow-without-description", tunables: &[] },
-    AuditRuleSpec { name: "dangling-endpoint", tunables: &[] },
-    AuditRuleSpec { name: "trusted-code-extension", tunables: &[] },
-    AuditRuleSpec { name: "old-snapshot", tunables: &["max_age"] },
-    AuditRuleSpec { name: "project-without-members", tunables: &[] },
-    AuditRuleSpec { name: "disabled-user-still-member", tunables: &[] },
-    AuditRuleSpec { name: "unauthorized-events", tunables: &["min_count"] },
-    AuditRuleSpec { name: "quota-near-limit", tunables: &["threshold"] },
+    AuditRuleSpec {
+        name: "stale-flow",
+        tunables: &["max_age"],
+    },
+    AuditRuleSpec {
+        name: "flow-without-description",
+        tunables: &[],
+    },
+    AuditRuleSpec {
+        name: "dangling-endpoint",
+        tunables: &[],
+    },
+    AuditRuleSpec {
+        name: "trusted-code-extension",
+        tunables: &[],
+    },
+    AuditRuleSpec {
+        name: "old-snapshot",
+        tunables: &["max_age"],
+    },
+    AuditRuleSpec {
+        name: "project-without-members",
+        tunables: &[],
+    },
+    AuditRuleSpec {
+        name: "disabled-user-still-member",
+        tunables: &[],
+    },
+    AuditRuleSpec {
+        name: "unauthorized-events",
+        tunables: &["min_count"],
+    },
+    AuditRuleSpec {
+        name: "quota-near-limit",
+        tunables: &["threshold"],
+    },
 ];
 
 /// The validated configuration.
@@ -138,7 +165,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: None, level: defaults::LOG_LEVEL.to_owned() }
+        LogConfig {
+            format: None,
+            level: defaults::LOG_LEVEL.to_owned(),
+        }
     }
 }
 
@@ -173,7 +203,10 @@ pub struct ReportsConfig {
 
 impl Default for ReportsConfig {
     fn default() -> Self {
-        ReportsConfig { dir: PathBuf::from(defaults::REPORTS_DIR), keep_runs: defaults::KEEP_RUNS }
+        ReportsConfig {
+            dir: PathBuf::from(defaults::REPORTS_DIR),
+            keep_runs: defaults::KEEP_RUNS,
+        }
     }
 }
 

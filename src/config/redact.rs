@@ -118,7 +118,10 @@ pub(super) fn to_toml(config: &Config) -> String {
             margin: human(config.superkey.margin),
             backoff_max: human(config.superkey.backoff_max),
         },
-        log: Log { format: config.log.format, level: config.log.level.clone() },
+        log: Log {
+            format: config.log.format,
+            level: config.log.level.clone(),
+        },
         reports: Reports {
             dir: config.reports.dir.display().to_string(),
             keep_runs: config.reports.keep_runs,
@@ -126,8 +129,12 @@ pub(super) fn to_toml(config: &Config) -> String {
         admin: Admin {
             listen: a.listen.to_string(),
             // With a file the token came from it: show the path only.
-            trigger_token: (a.trigger_token.is_some() && a.trigger_token_file.is_none()).then_some(REDACTED),
-            trigger_token_file: a.trigger_token_file.as_ref().map(|p| p.display().to_string()),
+            trigger_token: (a.trigger_token.is_some() && a.trigger_token_file.is_none())
+                .then_some(REDACTED),
+            trigger_token_file: a
+                .trigger_token_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
             shutdown_grace: human(a.shutdown_grace),
         },
         jobs: config

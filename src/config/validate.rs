@@ -31,7 +31,12 @@ const COGNIGY_KEYS: &[&str] = &[
 const SUPERKEY_KEYS: &[&str] = &["ttl", "renew_at", "jitter", "margin", "backoff_max"];
 const LOG_KEYS: &[&str] = &["format", "level"];
 const REPORTS_KEYS: &[&str] = &["dir", "keep_runs"];
-const ADMIN_KEYS: &[&str] = &["listen", "trigger_token", "trigger_token_file", "shutdown_grace"];
+const ADMIN_KEYS: &[&str] = &[
+    "listen",
+    "trigger_token",
+    "trigger_token_file",
+    "shutdown_grace",
+];
 const JOB_KEYS: &[&str] = &[
     "kind",
     "schedule",
@@ -49,7 +54,10 @@ const DURATION_HINT: &str = "use e.g. \"15m\" or \"30s\"";
 
 /// Validates the merged configuration.
 pub(super) fn check(figment: &Figment) -> Result<Config, Vec<ConfigProblem>> {
-    let mut checker = Checker { figment, problems: Vec::new() };
+    let mut checker = Checker {
+        figment,
+        problems: Vec::new(),
+    };
     let root = match figment.find_value("") {
         Ok(root) => root,
         Err(e) => {
@@ -111,7 +119,12 @@ struct Checker<'f> {
 }
 
 impl Checker<'_> {
-    fn push(&mut self, key: impl Into<String>, source: impl Into<String>, message: impl Into<String>) {
+    fn push(
+        &mut self,
+        key: impl Into<String>,
+        source: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(ConfigProblem {
             key: key.into(),
             source: source.into(),
@@ -141,11 +154,23 @@ impl Checker<'_> {
         let value = table.get(name)?;
         let path = child(parent, name);
         let (source, from_env) = self.source_of(value, &path);
-        Some(Field { path, value, source, from_env, secret: false })
+        Some(Field {
+            path,
+            value,
+            source,
+            from_env,
+            secret: false,
+        })
     }
 
     /// The field, or a "required" problem with a hint of what to write.
-    fn required<'v>(&mut self, table: &'v Dict, parent: &[String], name: &str, example: &str) -> Option<Field<'v>> {
+    fn required<'v>(
+        &mut self,
+        table: &'v Dict,
+        parent: &[String],
+        name: &str,
+        example: &str,
+    ) -> Option<Field<'v>> {
         let field = self.field(table, parent, name);
         if field.is_none() {
             let path = child(parent, name);
@@ -195,7 +220,11 @@ impl Checker<'_> {
                 self.push(
                     path.join("."),
                     source,
-                    format!("expected a table ([{}]), found {}", path.join("."), describe(other, false)),
+                    format!(
+                        "expected a table ([{}]), found {}",
+                        path.join("."),
+                        describe(other, false)
+                    ),
                 );
                 None
             }
@@ -238,7 +267,10 @@ impl Checker<'_> {
     fn non_empty_string(&mut self, field: &Field) -> Option<String> {
         let s = self.string(field)?;
         if s.trim().is_empty() {
-            self.complain(field, "is empty; give a value or leave the key out where it is optional");
+            self.complain(
+                field,
+                "is empty; give a value or leave the key out where it is optional",
+            );
             return None;
         }
         Some(s)
@@ -256,9 +288,21 @@ impl Checker<'_> {
         match humantime::parse_duration(s.trim()) {
             Ok(d) => Some(d),
             Err(e) => {
+                let why = match e {
+                    humantime::DurationError::UnknownUnit { unit, .. } if unit.is_empty() => {
+                        "a unit is missing".to_owned()
+                    }
+                    humantime::DurationError::UnknownUnit { unit, .. } => {
+                        format!("unknown unit `{unit}`")
+                    }
+                    other => other.to_string(),
+                };
                 self.complain(
                     field,
-                    format!("bad duration `{s}` for {} ({e}): {DURATION_HINT}", field.key()),
+                    format!(
+                        "bad duration `{s}` for {} ({why}): {DURATION_HINT}",
+                        field.key()
+                    ),
                 );
                 None
             }
@@ -324,9 +368,15 @@ impl Checker<'_> {
             return Some(*value);
         }
         let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-        let listed = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+        let listed = names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let message = match closest(&s.to_ascii_lowercase(), &names) {
-            Some(suggestion) => format!("unknown value `{s}`; did you mean \"{suggestion}\"? (one of {listed})"),
+            Some(suggestion) => {
+                format!("unknown value `{s}`; did you mean \"{suggestion}\"? (one of {listed})")
+            }
             None => format!("unknown value `{s}`; use one of {listed}"),
         };
         self.complain(field, message);
@@ -343,13 +393,24 @@ impl Checker<'_> {
     }
 
     /// Reads a secret file, trimming trailing newlines (how `echo` and most tools write them).
-    fn secret_file(&mut self, field: &Field, path: &std::path::Path, what: &str) -> Option<SecretString> {
+    fn secret_file(
+        &mut self,
+        field: &Field,
+        path: &std::path::Path,
+        what: &str,
+    ) -> Option<SecretString> {
         match std::fs::read_to_string(path) {
             Ok(mut text) => {
                 let len = text.trim_end_matches(['\n', '\r']).len();
                 text.truncate(len);
                 if text.is_empty() {
-                    self.complain(field, format!("the file `{}` is empty; put the {what} in it", path.display()));
+                    self.complain(
+                        field,
+                        format!(
+                            "the file `{}` is empty; put the {what} in it",
+                            path.display()
+                        ),
+                    );
                     return None;
                 }
                 Some(SecretString::from(text))
@@ -357,7 +418,10 @@ impl Checker<'_> {
             Err(e) => {
                 self.complain(
                     field,
-                    format!("cannot read `{}`: {e}; mount the secret there or fix the path", path.display()),
+                    format!(
+                        "cannot read `{}`: {e}; mount the secret there or fix the path",
+                        path.display()
+                    ),
                 );
                 None
             }
@@ -375,7 +439,9 @@ impl Checker<'_> {
         what: &str,
         required: bool,
     ) -> Option<(Option<SecretString>, Option<PathBuf>)> {
-        let inline_field = self.field(table, parent, inline).map(|f| Field { secret: true, ..f });
+        let inline_field = self
+            .field(table, parent, inline)
+            .map(|f| Field { secret: true, ..f });
         let file_field = self.field(table, parent, file);
         match (inline_field, file_field) {
             (Some(i), Some(f)) => {
@@ -429,12 +495,22 @@ impl Checker<'_> {
             _ => &empty,
         };
         self.unknown_keys(root, &[], SECTIONS);
-        let cognigy = self.section(root, "cognigy", &empty).and_then(|t| self.cognigy(t));
-        let superkey = self.section(root, "superkey", &empty).and_then(|t| self.superkey(t));
+        let cognigy = self
+            .section(root, "cognigy", &empty)
+            .and_then(|t| self.cognigy(t));
+        let superkey = self
+            .section(root, "superkey", &empty)
+            .and_then(|t| self.superkey(t));
         let log = self.section(root, "log", &empty).and_then(|t| self.log(t));
-        let reports = self.section(root, "reports", &empty).and_then(|t| self.reports(t));
-        let admin = self.section(root, "admin", &empty).and_then(|t| self.admin(t));
-        let jobs = self.section(root, "jobs", &empty).and_then(|t| self.jobs(t));
+        let reports = self
+            .section(root, "reports", &empty)
+            .and_then(|t| self.reports(t));
+        let admin = self
+            .section(root, "admin", &empty)
+            .and_then(|t| self.admin(t));
+        let jobs = self
+            .section(root, "jobs", &empty)
+            .and_then(|t| self.jobs(t));
         Some(Config {
             cognigy: cognigy?,
             superkey: superkey?,
@@ -479,7 +555,10 @@ impl Checker<'_> {
         let max_in_flight = self.required(t, &p, "max_in_flight", "8").and_then(|f| {
             let n = self.integer(&f)?;
             if !MAX_IN_FLIGHT_RANGE.contains(&n) {
-                self.complain(&f, format!("{n} is out of range: use 1 to 256 concurrent requests"));
+                self.complain(
+                    &f,
+                    format!("{n} is out of range: use 1 to 256 concurrent requests"),
+                );
                 return None;
             }
             usize::try_from(n).ok()
@@ -510,7 +589,13 @@ impl Checker<'_> {
             }
         };
         if !matches!(url.scheme(), "http" | "https") {
-            self.complain(field, format!("scheme `{}` is not supported: use an http:// or https:// URL", url.scheme()));
+            self.complain(
+                field,
+                format!(
+                    "scheme `{}` is not supported: use an http:// or https:// URL",
+                    url.scheme()
+                ),
+            );
             return None;
         }
         if url.host_str().is_none_or(str::is_empty) {
@@ -546,7 +631,13 @@ impl Checker<'_> {
     fn ca_file(&mut self, field: &Field) -> Option<PathBuf> {
         let path = self.path(field)?;
         match std::fs::read(&path) {
-            Ok(bytes) if bytes.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(path),
+            Ok(bytes)
+                if bytes
+                    .windows(27)
+                    .any(|w| w == b"-----BEGIN CERTIFICATE-----") =>
+            {
+                Some(path)
+            }
             Ok(_) => {
                 self.complain(
                     field,
@@ -560,7 +651,10 @@ impl Checker<'_> {
             Err(e) => {
                 self.complain(
                     field,
-                    format!("cannot read `{}`: {e}; mount the CA bundle there or remove the key", path.display()),
+                    format!(
+                        "cannot read `{}`: {e}; mount the CA bundle there or remove the key",
+                        path.display()
+                    ),
                 );
                 None
             }
@@ -578,16 +672,27 @@ impl Checker<'_> {
 
         let ttl = ttl_f.as_ref().and_then(|f| self.positive_duration(f));
         let renew_at = renew_f.as_ref().and_then(|f| {
-            self.fraction(f, |x| x > 0.0 && x < 1.0, "renew_at is a fraction of ttl strictly between 0 and 1 (e.g. 0.667)")
+            self.fraction(
+                f,
+                |x| x > 0.0 && x < 1.0,
+                "renew_at is a fraction of ttl strictly between 0 and 1 (e.g. 0.667)",
+            )
         });
         let jitter = jitter_f.as_ref().and_then(|f| {
-            self.fraction(f, |x| (0.0..0.5).contains(&x), "jitter is a +- fraction of ttl, at least 0 and below 0.5 (e.g. 0.05)")
+            self.fraction(
+                f,
+                |x| (0.0..0.5).contains(&x),
+                "jitter is a +- fraction of ttl, at least 0 and below 0.5 (e.g. 0.05)",
+            )
         });
         let margin = margin_f.as_ref().and_then(|f| self.duration(f));
         let backoff_max = backoff_f.as_ref().and_then(|f| {
             let d = self.duration(f)?;
             if d < Duration::from_secs(1) {
-                self.complain(f, "must be at least 1s (retries start at 1s and double up to this cap)");
+                self.complain(
+                    f,
+                    "must be at least 1s (retries start at 1s and double up to this cap)",
+                );
                 return None;
             }
             Some(d)
@@ -595,11 +700,16 @@ impl Checker<'_> {
 
         let (ttl, renew_at, jitter, margin) = (ttl?, renew_at?, jitter?, margin?);
         let sources = || {
-            [(&renew_f, "renew_at"), (&jitter_f, "jitter"), (&ttl_f, "ttl"), (&margin_f, "margin")]
-                .iter()
-                .filter_map(|(f, name)| f.as_ref().map(|f| format!("{name} from {}", f.source)))
-                .collect::<Vec<_>>()
-                .join("; ")
+            [
+                (&renew_f, "renew_at"),
+                (&jitter_f, "jitter"),
+                (&ttl_f, "ttl"),
+                (&margin_f, "margin"),
+            ]
+            .iter()
+            .filter_map(|(f, name)| f.as_ref().map(|f| format!("{name} from {}", f.source)))
+            .collect::<Vec<_>>()
+            .join("; ")
         };
         let mut ok = true;
         if jitter >= renew_at {
@@ -630,7 +740,13 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        Some(SuperkeyConfig { ttl, renew_at, jitter, margin, backoff_max: backoff_max? })
+        Some(SuperkeyConfig {
+            ttl,
+            renew_at,
+            jitter,
+            margin,
+            backoff_max: backoff_max?,
+        })
     }
 
     fn log(&mut self, t: &Dict) -> Option<LogConfig> {
@@ -639,7 +755,10 @@ impl Checker<'_> {
         let format = {
             let f = self.field(t, &p, "format");
             self.optional(f, |c, f| {
-                c.choice(f, &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)])
+                c.choice(
+                    f,
+                    &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)],
+                )
             })
         };
         let level = self.required(t, &p, "level", "\"info\"").and_then(|f| {
@@ -653,7 +772,10 @@ impl Checker<'_> {
             }
             Some(level)
         });
-        Some(LogConfig { format: format?, level: level? })
+        Some(LogConfig {
+            format: format?,
+            level: level?,
+        })
     }
 
     fn reports(&mut self, t: &Dict) -> Option<ReportsConfig> {
@@ -665,7 +787,10 @@ impl Checker<'_> {
         let keep_runs = self.required(t, &p, "keep_runs", "30").and_then(|f| {
             let n = self.integer(&f)?;
             if n < 1 {
-                self.complain(&f, format!("{n} is out of range: keep at least 1 run per job"));
+                self.complain(
+                    &f,
+                    format!("{n} is out of range: keep at least 1 run per job"),
+                );
                 return None;
             }
             let Ok(n) = usize::try_from(n) else {
@@ -674,7 +799,10 @@ impl Checker<'_> {
             };
             Some(n)
         });
-        Some(ReportsConfig { dir: dir?, keep_runs: keep_runs? })
+        Some(ReportsConfig {
+            dir: dir?,
+            keep_runs: keep_runs?,
+        })
     }
 
     fn admin(&mut self, t: &Dict) -> Option<AdminConfig> {
@@ -693,7 +821,14 @@ impl Checker<'_> {
                 }
             }
         });
-        let token = self.secret_pair(t, &p, "trigger_token", "trigger_token_file", "trigger token", false);
+        let token = self.secret_pair(
+            t,
+            &p,
+            "trigger_token",
+            "trigger_token_file",
+            "trigger token",
+            false,
+        );
         let shutdown_grace = self
             .required(t, &p, "shutdown_grace", "\"25s\"")
             .and_then(|f| self.duration(&f));
@@ -722,7 +857,10 @@ impl Checker<'_> {
                     ),
                 );
             }
-            match self.table(value, &path).and_then(|job| self.job(&path, job)) {
+            match self
+                .table(value, &path)
+                .and_then(|job| self.job(&path, job))
+            {
                 Some(job) => {
                     jobs.insert(name.clone(), job);
                 }
@@ -734,16 +872,23 @@ impl Checker<'_> {
 
     fn job(&mut self, p: &[String], t: &Dict) -> Option<JobConfig> {
         self.unknown_keys(t, p, JOB_KEYS);
-        let kind = self.required(t, p, "kind", "\"flows-inventory\"").and_then(|f| {
-            let options = JobKind::ALL.map(|k| (k.as_str(), k));
-            self.choice(&f, &options)
-        });
-        let schedule = self.required(t, p, "schedule", "\"0 0 * * * *\"").and_then(|f| self.cron(&f));
+        let kind = self
+            .required(t, p, "kind", "\"flows-inventory\"")
+            .and_then(|f| {
+                let options = JobKind::ALL.map(|k| (k.as_str(), k));
+                self.choice(&f, &options)
+            });
+        let schedule = self
+            .required(t, p, "schedule", "\"0 0 * * * *\"")
+            .and_then(|f| self.cron(&f));
         let f = self.field(t, p, "timezone");
         let timezone = self.or_default(f, defaults::JOB_TIMEZONE, |c, f| c.timezone(f));
         let f = self.field(t, p, "overlap");
         let overlap = self.or_default(f, defaults::JOB_OVERLAP, |c, f| {
-            c.choice(f, &[("skip", Overlap::Skip), ("queue-one", Overlap::QueueOne)])
+            c.choice(
+                f,
+                &[("skip", Overlap::Skip), ("queue-one", Overlap::QueueOne)],
+            )
         });
         let f = self.field(t, p, "timeout");
         let timeout = self.or_default(f, defaults::JOB_TIMEOUT, |c, f| c.positive_duration(f));
@@ -764,12 +909,19 @@ impl Checker<'_> {
                 );
             }
             let clean = window_f.is_none() && rules_f.is_none();
-            (clean.then_some(defaults::AUDIT_WINDOW), clean.then(BTreeMap::new))
+            (
+                clean.then_some(defaults::AUDIT_WINDOW),
+                clean.then(BTreeMap::new),
+            )
         } else {
-            let window = self.or_default(window_f, defaults::AUDIT_WINDOW, |c, f| c.positive_duration(f));
+            let window = self.or_default(window_f, defaults::AUDIT_WINDOW, |c, f| {
+                c.positive_duration(f)
+            });
             let rules = match rules_f {
                 None => Some(BTreeMap::new()),
-                Some(f) => self.table(f.value, &f.path).and_then(|r| self.rules(&f.path, r)),
+                Some(f) => self
+                    .table(f.value, &f.path)
+                    .and_then(|r| self.rules(&f.path, r)),
             };
             (window, rules)
         };
@@ -790,10 +942,14 @@ impl Checker<'_> {
     fn cron(&mut self, field: &Field) -> Option<String> {
         let expr = self.non_empty_string(field)?;
         let expr = expr.trim().to_owned();
-        let examples = "use 6 fields with seconds (\"0 0 * * * *\" = hourly) or 5 without (\"0 * * * *\")";
+        let examples =
+            "use 6 fields with seconds (\"0 0 * * * *\" = hourly) or 5 without (\"0 * * * *\")";
         let fields = expr.split_whitespace().count();
         if !(5..=6).contains(&fields) {
-            self.complain(field, format!("cron `{expr}` has {fields} fields: {examples}"));
+            self.complain(
+                field,
+                format!("cron `{expr}` has {fields} fields: {examples}"),
+            );
             return None;
         }
         let parser = croner::parser::CronParser::builder()
@@ -812,9 +968,25 @@ impl Checker<'_> {
         if let Ok(tz) = s.trim().parse::<chrono_tz::Tz>() {
             return Some(tz);
         }
-        let message = match chrono_tz::TZ_VARIANTS.iter().find(|tz| tz.name().eq_ignore_ascii_case(s.trim())) {
+        let wanted = s.trim().to_ascii_lowercase();
+        // Same name in other case, or a city without its region ("Berlin").
+        let suggestion = chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|tz| tz.name().eq_ignore_ascii_case(&wanted))
+            .or_else(|| {
+                chrono_tz::TZ_VARIANTS.iter().find(|tz| {
+                    !wanted.is_empty()
+                        && tz
+                            .name()
+                            .to_ascii_lowercase()
+                            .ends_with(&format!("/{wanted}"))
+                })
+            });
+        let message = match suggestion {
             Some(tz) => format!("unknown timezone `{s}`; did you mean \"{}\"?", tz.name()),
-            None => format!("unknown timezone `{s}`; use an IANA name such as \"Europe/Berlin\" or \"UTC\""),
+            None => format!(
+                "unknown timezone `{s}`; use an IANA name such as \"Europe/Berlin\" or \"UTC\""
+            ),
         };
         self.complain(field, message);
         None
@@ -831,12 +1003,18 @@ impl Checker<'_> {
                 let (source, _) = self.source_of(value, &path);
                 let message = match closest(name, &names) {
                     Some(s) => format!("unknown audit rule `{name}`; did you mean `{s}`?"),
-                    None => format!("unknown audit rule `{name}`; the rules are: {}", names.join(", ")),
+                    None => format!(
+                        "unknown audit rule `{name}`; the rules are: {}",
+                        names.join(", ")
+                    ),
                 };
                 self.push(path.join("."), source, message);
                 continue;
             };
-            match self.table(value, &path).and_then(|r| self.rule(spec, &path, r)) {
+            match self
+                .table(value, &path)
+                .and_then(|r| self.rule(spec, &path, r))
+            {
                 Some(rule) => {
                     rules.insert(name.clone(), rule);
                 }
@@ -859,17 +1037,29 @@ impl Checker<'_> {
         let severity = self.optional(f, |c, f| {
             c.choice(
                 f,
-                &[("info", Severity::Info), ("warning", Severity::Warning), ("critical", Severity::Critical)],
+                &[
+                    ("info", Severity::Info),
+                    ("warning", Severity::Warning),
+                    ("critical", Severity::Critical),
+                ],
             )
         });
         let tunable = |name: &str| spec.tunables.contains(&name);
         let f = self.field(t, p, "max_age").filter(|_| tunable("max_age"));
         let max_age = self.optional(f, |c, f| c.positive_duration(f));
-        let f = self.field(t, p, "threshold").filter(|_| tunable("threshold"));
+        let f = self
+            .field(t, p, "threshold")
+            .filter(|_| tunable("threshold"));
         let threshold = self.optional(f, |c, f| {
-            c.fraction(f, |x| x > 0.0 && x <= 1.0, "threshold is a fraction of the quota above 0 and at most 1 (e.g. 0.9)")
+            c.fraction(
+                f,
+                |x| x > 0.0 && x <= 1.0,
+                "threshold is a fraction of the quota above 0 and at most 1 (e.g. 0.9)",
+            )
         });
-        let f = self.field(t, p, "min_count").filter(|_| tunable("min_count"));
+        let f = self
+            .field(t, p, "min_count")
+            .filter(|_| tunable("min_count"));
         let min_count = self.optional(f, |c, f| {
             let n = c.integer(f)?;
             match u32::try_from(n) {
@@ -896,7 +1086,9 @@ impl Checker<'_> {
 /// `[a-z0-9][a-z0-9_-]*`
 fn valid_job_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
@@ -940,6 +1132,12 @@ fn show(d: Duration) -> String {
 
 /// The known name closest to `name`, if it is close enough to be a likely typo.
 pub(super) fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    // An abbreviation (`warn` for `warning`) is a likely slip too.
+    if name.len() >= 3
+        && let Some(full) = known.iter().find(|k| k.starts_with(name))
+    {
+        return Some(full);
+    }
     let (best, distance) = known
         .iter()
         .map(|k| (*k, edit_distance(name, k)))
@@ -948,19 +1146,37 @@ pub(super) fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     (distance <= limit).then_some(best)
 }
 
-/// Levenshtein distance, counting `-` and `_` as the same character.
+/// Edit distance counting an adjacent swap as one edit (optimal string alignment), with `-` and
+/// `_` as the same character.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let norm = |c: char| if c == '-' { '_' } else { c.to_ascii_lowercase() };
+    let norm = |c: char| {
+        if c == '-' {
+            '_'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
     let a: Vec<char> = a.chars().map(norm).collect();
     let b: Vec<char> = b.chars().map(norm).collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    // d[i][j]: distance between the first i chars of a and the first j chars of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
