@@ -1439,3 +1439,11 @@ fn problem_display_is_one_line_each() {
     assert_eq!(lines.len(), 4);
     assert!(lines[1].starts_with("  cognigy.base_url (not set): required: set `base_url = \"https://api.cognigy.example.com\"` under [cognigy]"), "{}", lines[1]);
 }
+
+#[test]
+fn unknown_section_from_env_names_its_variable() {
+    let p = problems(MINIMAL, &[("WARDEN_SUPERKY__TTL", "15m")]);
+    let unknown = problem(&p, "superky");
+    assert_eq!(unknown.source, "environment variable WARDEN_SUPERKY__TTL");
+    assert_eq!(unknown.message, "unknown key; did you mean `superkey`?");
+}
