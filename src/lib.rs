@@ -10,14 +10,18 @@
 //! - [`admin`]: the admin HTTP surface (probes, metrics, status, trigger).
 //! - [`metrics`]: Prometheus metric families.
 //! - [`sandbox`]: a built-in stand-in Cognigy API for the demo, tests and benchmarks.
+//! - [`app`], [`demo`], [`signals`]: wiring of the commands.
 
 pub mod admin;
+pub mod app;
 pub mod cognigy;
 pub mod config;
+pub mod demo;
 pub mod jobs;
 pub mod metrics;
 pub mod report;
 pub mod sandbox;
+pub mod signals;
 pub mod superkey;
 pub mod telemetry;
 

@@ -1,0 +1,233 @@
+//! The `flows-inventory` job: every Flow of every project, as JSON Lines, CSV and a summary.
+//!
+//! Projects are walked page by page; each project's flows are fetched by a future, and up to
+//! `window` such futures run at once through an *ordered* buffer, so rows come out in API order
+//! (projects, then each project's flows) while requests overlap. Rows go through a bounded
+//! channel to a blocking writer thread: memory holds a few projects, not the organisation.
+
+use super::output::{RunOutput, RunSummary};
+use crate::cognigy::model::{Flow, Project};
+use crate::cognigy::routes;
+use crate::cognigy::{Api, ApiError, Route};
+use crate::report::{ReportError, ReportRoot, RunWriter};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+pub const JSONL_FILE: &str = "flows.jsonl";
+pub const CSV_FILE: &str = "flows.csv";
+
+/// Column order of `flows.jsonl` and `flows.csv`.
+pub const COLUMNS: [&str; 11] = [
+    "project_id",
+    "project_name",
+    "flow_id",
+    "reference_id",
+    "name",
+    "description",
+    "is_training_out_of_date",
+    "created_at",
+    "last_changed",
+    "created_by",
+    "last_changed_by",
+];
+
+/// One row of the inventory. Times are RFC 3339 UTC; missing values stay empty.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlowRow {
+    pub project_id: String,
+    pub project_name: Option<String>,
+    pub flow_id: String,
+    pub reference_id: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_training_out_of_date: Option<bool>,
+    pub created_at: Option<String>,
+    pub last_changed: Option<String>,
+    pub created_by: Option<String>,
+    pub last_changed_by: Option<String>,
+}
+
+impl FlowRow {
+    fn new(project: &Project, flow: Flow) -> FlowRow {
+        FlowRow {
+            project_id: project.id.clone(),
+            project_name: project.name.clone(),
+            flow_id: flow.id,
+            reference_id: flow.reference_id,
+            name: flow.name,
+            description: flow.description,
+            is_training_out_of_date: flow.is_training_out_of_date,
+            created_at: flow.created_at.and_then(unix_to_rfc3339),
+            last_changed: flow.last_changed.and_then(unix_to_rfc3339),
+            created_by: flow.created_by,
+            last_changed_by: flow.last_changed_by,
+        }
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-12-04T12:00:00Z`).
+pub fn unix_to_rfc3339(secs: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// The flows of one project, in API order.
+struct ProjectFlows {
+    project: Project,
+    rows: Vec<FlowRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowsError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("the report writer stopped unexpectedly: {0}")]
+    Writer(String),
+}
+
+/// Per-project flow count for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectCount {
+    pub project_id: String,
+    pub project_name: Option<String>,
+    pub flows: u64,
+}
+
+/// Runs the inventory into a new run directory of `job` and commits it.
+pub async fn run(
+    api: &Api,
+    reports: &ReportRoot,
+    job: &str,
+    started: DateTime<Utc>,
+    window: usize,
+) -> Result<RunOutput, FlowsError> {
+    let api = api.scoped();
+    let root = reports.clone();
+    let job_name = job.to_string();
+    let writer = tokio::task::spawn_blocking(move || root.begin_run(&job_name, started))
+        .await
+        .map_err(|e| FlowsError::Writer(e.to_string()))??;
+    let run_id = writer.run_id().to_string();
+    let (tx, rx) = mpsc::channel::<Batch>(4);
+    let writer_task = tokio::task::spawn_blocking(move || write_rows(writer, rx));
+
+    let walk = async {
+        let batches = api
+            .walk::<Project>(Route::fixed(routes::PROJECTS), Vec::new())
+            .map_ok(|project| {
+                let api = api.clone();
+                async move {
+                    let flows: Vec<Flow> = api
+                        .list(Route::fixed(routes::FLOWS), routes::in_project(&project.id))
+                        .await?;
+                    let rows = flows
+                        .into_iter()
+                        .map(|f| FlowRow::new(&project, f))
+                        .collect();
+                    Ok::<_, ApiError>(ProjectFlows { project, rows })
+                }
+            })
+            .try_buffered(window.max(1));
+        let mut batches = std::pin::pin!(batches);
+        while let Some(batch) = batches.try_next().await? {
+            if tx.send(Batch::Project(batch)).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, ApiError>(())
+    };
+    let walked = walk.await;
+    // Sending `Finish` (or not) decides between commit and discard in the writer thread.
+    let finish = match &walked {
+        Ok(()) => tx.send(Batch::Finish).await.is_ok(),
+        Err(_) => false,
+    };
+    drop(tx);
+    let written = writer_task
+        .await
+        .map_err(|e| FlowsError::Writer(e.to_string()))?;
+    walked?;
+    let Written {
+        writer,
+        projects,
+        total,
+    } = written?;
+    if !finish {
+        return Err(FlowsError::Writer(
+            "the writer ended before the last row".into(),
+        ));
+    }
+    let stats = api.stats();
+    let finished = Utc::now();
+    let mut counts = BTreeMap::new();
+    counts.insert("projects".to_string(), projects.len() as u64);
+    counts.insert("flows".to_string(), total);
+    let summary = RunSummary::new(job, "flows-inventory", &run_id, started, finished, stats)
+        .with_counts(counts.clone())
+        .with_detail("per_project", &projects);
+    let commit = tokio::task::spawn_blocking(move || {
+        writer.write_json(super::output::SUMMARY_FILE, &summary)?;
+        writer.commit()
+    });
+    let path = commit
+        .await
+        .map_err(|e| FlowsError::Writer(e.to_string()))??;
+    Ok(RunOutput {
+        run_id,
+        path,
+        counts,
+        warnings: Vec::new(),
+        stats,
+    })
+}
+
+enum Batch {
+    Project(ProjectFlows),
+    Finish,
+}
+
+struct Written {
+    writer: RunWriter,
+    projects: Vec<ProjectCount>,
+    total: u64,
+}
+
+/// The blocking side: writes batches as they come; returns the writer for the commit only if
+/// `Finish` arrived (otherwise the writer is dropped and the temporary directory removed).
+fn write_rows(writer: RunWriter, mut rx: mpsc::Receiver<Batch>) -> Result<Written, FlowsError> {
+    let mut jsonl = writer.jsonl(JSONL_FILE)?;
+    let mut csv = writer.csv(CSV_FILE, &COLUMNS)?;
+    let mut projects = Vec::new();
+    let mut total = 0u64;
+    while let Some(batch) = rx.blocking_recv() {
+        match batch {
+            Batch::Project(p) => {
+                for row in &p.rows {
+                    jsonl.write(row)?;
+                    csv.serialize(row)?;
+                }
+                total += p.rows.len() as u64;
+                projects.push(ProjectCount {
+                    project_id: p.project.id,
+                    project_name: p.project.name,
+                    flows: p.rows.len() as u64,
+                });
+            }
+            Batch::Finish => {
+                jsonl.finish()?;
+                csv.finish()?;
+                return Ok(Written {
+                    writer,
+                    projects,
+                    total,
+                });
+            }
+        }
+    }
+    Err(FlowsError::Writer("run stopped before it finished".into()))
+}
