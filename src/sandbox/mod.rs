@@ -215,13 +215,6 @@ impl Sandbox {
                 tracing::error!(error = %e, "sandbox server stopped with an error");
             }
         });
-        tracing::info!(
-            %addr,
-            organisation = %shared.organisation_id,
-            projects,
-            flows_per_project = flows,
-            "sandbox listening"
-        );
         Ok(Sandbox {
             shared,
             addr,
@@ -316,6 +309,12 @@ pub async fn run_foreground(opts: SandboxOptions) -> anyhow::Result<()> {
         writeln!(out, "{}", sandbox.listening_line())?;
         out.flush()?;
     }
+    // Logged only after the first stdout line, which benchmarks parse.
+    tracing::info!(
+        addr = %sandbox.addr(),
+        organisation = %sandbox.organisation_id(),
+        "sandbox listening"
+    );
     wait_for_stop_signal()
         .await
         .context("waiting for Ctrl-C/SIGTERM")?;
