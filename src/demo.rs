@@ -69,6 +69,7 @@ pub fn demo_config(sandbox: &Sandbox, password: &str, opts: &DemoOptions) -> Con
             organisation_id: None,
             management_username: "warden".to_string(),
             management_password: SecretString::from(password.to_string()),
+            management_password_file: None,
             request_timeout: Duration::from_secs(10),
             max_in_flight: 8,
             ca_file: None,

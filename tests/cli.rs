@@ -57,7 +57,9 @@ fn each_invalid_input_exits_2_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "https://api.example.com", "");
     let c = config.to_str().unwrap();
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    // (what, environment, text the error must contain)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "missing base URL",
             vec![("WARDEN_COGNIGY__BASE_URL", "")],
@@ -137,7 +139,24 @@ fn check_config_prints_the_effective_configuration_without_secrets() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(t.contains("ttl = \"10m\""), "{t}");
-    assert!(t.contains("[redacted]"), "{t}");
+    assert!(t.contains("management_password_file = "), "{t}");
+    assert!(!text(&out).contains(PASSWORD));
+    // An inline password is shown as redacted.
+    let out = warden(
+        dir.path(),
+        &["check-config"],
+        &[
+            ("WARDEN_COGNIGY__BASE_URL", "https://api.example.com"),
+            ("WARDEN_COGNIGY__MANAGEMENT_USERNAME", "warden"),
+            ("WARDEN_COGNIGY__MANAGEMENT_PASSWORD", PASSWORD),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("management_password = \"[redacted]\""),
+        "{}",
+        text(&out)
+    );
     assert!(!text(&out).contains(PASSWORD));
 }
 
