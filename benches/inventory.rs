@@ -208,6 +208,8 @@ struct Row {
     hwm_sampled_kib: u64,
     keys_used: u64,
     keys_issued: u64,
+    /// User + system CPU time of the job process.
+    cpu: Duration,
 }
 
 impl Row {
@@ -242,13 +244,17 @@ fn floor(projects: u64, flows: u64, latency: Duration, max_in_flight: u64) -> Du
     latency * u32::try_from(rounds).unwrap_or(u32::MAX)
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:>8} {:>8} {:>8} {:>13} {:>8} {:>8} {:>8} {:>10} {:>12} {:>9} {:>11}",
+        "{:>8} {:>8} {:>8} {:>13} {:>8} {:>8} {:>8} {:>10} {:>12} {:>9} {:>11} {:>6}",
         "projects",
         "flows",
         "latency",
@@ -259,11 +265,12 @@ fn print_table(rows: &[Row]) {
         "wall/floor",
         "peak_rss_mib",
         "keys_used",
-        "keys_issued"
+        "keys_issued",
+        "cpu_s"
     );
     for r in rows {
         println!(
-            "{:>8} {:>8} {:>8} {:>13} {:>8} {:>8.3} {:>8.3} {:>10} {:>12.1} {:>9} {:>11}",
+            "{:>8} {:>8} {:>8} {:>13} {:>8} {:>8.3} {:>8.3} {:>10} {:>12.1} {:>9} {:>11} {:>6.2}",
             r.projects,
             r.flows(),
             format!("{}ms", r.latency.as_millis()),
@@ -275,6 +282,7 @@ fn print_table(rows: &[Row]) {
             mib(r.peak_rss_kib),
             r.keys_used,
             r.keys_issued,
+            r.cpu.as_secs_f64(),
         );
     }
     for r in rows {
@@ -357,9 +365,9 @@ impl Results {
                     rps / row.rate(),
                     verdict(rps >= 10.0 * row.rate())
                 ),
-                None => println!(
-                    "sandbox >= 10x the fastest inventory row: n/a (scenario 1 not run)"
-                ),
+                None => {
+                    println!("sandbox >= 10x the fastest inventory row: n/a (scenario 1 not run)")
+                }
             }
             for row in &self.memory_rows {
                 println!(
@@ -388,12 +396,33 @@ fn scenario_latency(opts: &Options, work: &Path, results: &mut Results) -> Resul
         latency.as_millis()
     );
     let sandbox = SandboxProc::start(work, "s1", projects, flows, latency)?;
+    // What one flow page really takes (the configured latency plus the sandbox's timer
+    // granularity and loopback), measured before the rows and outside them.
+    let rtt = sandbox.round_trips(50)?;
+    println!(
+        "  sandbox round trip of one flow page, one connection at a time ({} samples): min {:.2} ms, median {:.2} ms, p90 {:.2} ms",
+        rtt.len(),
+        ms(rtt[0]),
+        ms(rtt[rtt.len() / 2]),
+        ms(rtt[rtt.len() * 9 / 10])
+    );
     for max_in_flight in [1, 8, 32] {
         let row = inventory_row(opts, work, &sandbox, max_in_flight)?;
         results.latency_rows.push(row);
     }
     sandbox.stop()?;
     print_table(&results.latency_rows);
+    let median = rtt[rtt.len() / 2];
+    for r in &results.latency_rows {
+        let rounds = r.floor().as_secs_f64() / r.latency.as_secs_f64();
+        let effective = median.as_secs_f64() * rounds;
+        println!(
+            "  max_in_flight {}: floor with the measured median round trip {:.3} s, wall / that = {:.3}",
+            r.max_in_flight,
+            effective,
+            r.wall.as_secs_f64() / effective
+        );
+    }
     Ok(())
 }
 
@@ -445,7 +474,8 @@ fn inventory_row(
             sandbox.flows
         );
         let requests = json_u64(&run.summary, "requests")?;
-        let resource_requests = (stat(&after, "requests_total")? - stat(&before, "requests_total")?)
+        let resource_requests = (stat(&after, "requests_total")?
+            - stat(&before, "requests_total")?)
             - (stat(&after, "management_requests")? - stat(&before, "management_requests")?);
         ensure!(
             resource_requests == requests,
@@ -464,6 +494,7 @@ fn inventory_row(
             hwm_sampled_kib: run.hwm_sampled_kib,
             keys_used: json_u64(&run.summary, "key_rotations")? + 1,
             keys_issued: stat(&after, "keys_issued")? - stat(&before, "keys_issued")?,
+            cpu: run.cpu,
         });
         println!(
             "  run {}x{} max_in_flight {max_in_flight} #{}: wall {:.3} s, ru_maxrss {:.1} MiB (bench's own VmHWM {:.1} MiB)",
@@ -552,7 +583,13 @@ fn scenario_idle(opts: &Options, work: &Path, results: &mut Results) -> Result<(
     sandbox.stop()?;
     println!(
         "{:>8} {:>10} {:>11} {:>10} {:>13} {:>12} {:>7}",
-        "window_s", "rss_mib", "vmhwm_mib", "cpu_s", "cpu_s_per_min", "cpu_after_start_s", "threads"
+        "window_s",
+        "rss_mib",
+        "vmhwm_mib",
+        "cpu_s",
+        "cpu_s_per_min",
+        "cpu_after_start_s",
+        "threads"
     );
     println!(
         "{:>8.1} {:>10.1} {:>11.1} {:>10.3} {:>13.3} {:>12.3} {:>7}",
@@ -770,7 +807,8 @@ mod load {
 // Processes
 
 fn bin() -> &'static Path {
-    BIN.get().map_or(Path::new("cognigy-warden"), PathBuf::as_path)
+    BIN.get()
+        .map_or(Path::new("cognigy-warden"), PathBuf::as_path)
 }
 
 /// `cargo build --release --bin cognigy-warden`; returns the executable cargo reports.
@@ -800,7 +838,11 @@ fn build_release_binary() -> Result<PathBuf> {
     }
     let output = cmd
         .args(["build", "--release", "--bin", "cognigy-warden"])
-        .args(["--message-format", "json-render-diagnostics", "--manifest-path"])
+        .args([
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -914,7 +956,13 @@ struct SandboxProc {
 }
 
 impl SandboxProc {
-    fn start(work: &Path, name: &str, projects: u64, flows: u64, latency: Duration) -> Result<Self> {
+    fn start(
+        work: &Path,
+        name: &str,
+        projects: u64,
+        flows: u64,
+        latency: Duration,
+    ) -> Result<Self> {
         let password = format!("bench-{:016x}", rand::random::<u64>());
         let log = work.join(format!("sandbox-{name}-{projects}x{flows}.stderr"));
         let mut child = Command::new(bin())
@@ -955,11 +1003,16 @@ impl SandboxProc {
         // `sandbox listening on http://ADDR organisation ORGID user USERNAME`
         let words: Vec<&str> = line.split_whitespace().collect();
         let (base_url, organisation) = match words.as_slice() {
-            ["sandbox", "listening", "on", url, "organisation", org, "user", user]
-                if *user == USERNAME =>
-            {
-                (url.to_string(), org.to_string())
-            }
+            [
+                "sandbox",
+                "listening",
+                "on",
+                url,
+                "organisation",
+                org,
+                "user",
+                user,
+            ] if *user == USERNAME => (url.to_string(), org.to_string()),
             _ => bail!(
                 "unexpected first line from the sandbox: {line:?} (see {})",
                 log.display()
@@ -979,6 +1032,52 @@ impl SandboxProc {
             flows,
             latency,
         })
+    }
+
+    /// A new Super API-Key (management route, HTTP Basic).
+    fn create_key(&self) -> Result<String> {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{USERNAME}:{}", self.password));
+        let (code, body) = http_request(
+            self.addr,
+            "POST",
+            &format!(
+                "/new/management/v2.0/organisations/{}/apikeys",
+                self.organisation
+            ),
+            &format!("Authorization: Basic {basic}\r\n"),
+        )?;
+        ensure!(code == 200, "creating a key answered {code}: {body}");
+        let v: Value = serde_json::from_str(&body)?;
+        v["apiKey"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the key answer has no apiKey"))
+    }
+
+    /// `n` sequential round trips of the first project's flow page, sorted (fresh connection
+    /// each: on loopback that adds a few microseconds).
+    fn round_trips(&self, n: usize) -> Result<Vec<Duration>> {
+        let key = self.create_key()?;
+        let auth = format!("X-API-Key: {key}\r\n");
+        let (code, body) = http_request(self.addr, "GET", "/new/v2.0/projects?limit=1", &auth)?;
+        ensure!(code == 200, "listing projects answered {code}");
+        let page: Value = serde_json::from_str(&body)?;
+        let project = page["items"][0]["_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the sandbox has no project"))?
+            .to_string();
+        let path = format!("/new/v2.0/flows?projectId={project}&limit=100");
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let (code, _) = http_request(self.addr, "GET", &path, &auth)?;
+            samples.push(t.elapsed());
+            ensure!(code == 200, "a flow page answered {code}");
+        }
+        samples.sort();
+        Ok(samples)
     }
 
     /// `GET /_sandbox/stats`.
@@ -1056,6 +1155,7 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
 
 struct JobRun {
     wall: Duration,
+    cpu: Duration,
     maxrss_kib: u64,
     hwm_sampled_kib: u64,
     summary: Value,
@@ -1131,8 +1231,12 @@ fn run_job(config: &Path, dir: &Path) -> Result<JobRun> {
         &fs::read(&summary_path).with_context(|| format!("reading {}", summary_path.display()))?,
     )?;
     // `ru_maxrss` is in KiB on Linux.
+    let timeval = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     Ok(JobRun {
         wall,
+        cpu: timeval(rusage.ru_utime) + timeval(rusage.ru_stime),
         maxrss_kib: u64::try_from(rusage.ru_maxrss).unwrap_or(0),
         hwm_sampled_kib,
         summary,
@@ -1204,17 +1308,37 @@ fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(10);
-    format!("{} (last lines of {})", lines[start..].join("\n"), path.display())
+    format!(
+        "{} (last lines of {})",
+        lines[start..].join("\n"),
+        path.display()
+    )
 }
 
-/// A minimal HTTP/1.1 GET over loopback (no async runtime in this process until scenario 4).
 fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    http_request(addr, "GET", path, "")
+}
+
+/// A minimal HTTP/1.1 request without a body over loopback (no async runtime in this process
+/// until scenario 4). `headers` are extra `Name: value\r\n` lines.
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_nodelay(true)?;
+    let length = if method == "GET" {
+        ""
+    } else {
+        "Content-Length: 0\r\n"
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{headers}{length}Connection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream
@@ -1229,7 +1353,9 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| anyhow!("GET {path} on {addr}: no status line"))?;
     ensure!(
-        !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
         "GET {path} on {addr}: chunked answers are not supported here"
     );
     Ok((code, body.to_string()))

@@ -1,9 +1,12 @@
 //! The `flows-inventory` job: every Flow of every project, as JSON Lines, CSV and a summary.
 //!
-//! Projects are walked page by page; each project's flows are fetched by a future, and up to
-//! `window` such futures run at once through an *ordered* buffer, so rows come out in API order
-//! (projects, then each project's flows) while requests overlap. Rows go through a bounded
-//! channel to a blocking writer thread: memory holds a few projects, not the organisation.
+//! Projects are walked page by page, read ahead by up to two pages so that the next project page
+//! is on its way while the flows of the current one are fetched (otherwise every project page
+//! would stall the flow requests for a round trip). Each project's flows are fetched by a
+//! future, and up to `window` such futures run at once through an *ordered* buffer, so rows come
+//! out in API order (projects, then each project's flows) while requests overlap. Rows go
+//! through a bounded channel to a blocking writer thread: memory holds a few projects, not the
+//! organisation (plus one small count per project for the summary).
 
 use super::output::{RunOutput, RunSummary};
 use crate::cognigy::model::{Flow, Project};
@@ -11,13 +14,17 @@ use crate::cognigy::routes;
 use crate::cognigy::{Api, ApiError, Route};
 use crate::report::{ReportError, ReportRoot, RunWriter};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::future::Either;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
 pub const JSONL_FILE: &str = "flows.jsonl";
 pub const CSV_FILE: &str = "flows.csv";
+
+/// Projects fetched ahead of their flows: two pages of the walk.
+const PROJECT_READ_AHEAD: usize = 200;
 
 /// Column order of `flows.jsonl` and `flows.csv`.
 pub const COLUMNS: [&str; 11] = [
@@ -116,9 +123,24 @@ pub async fn run(
     let (tx, rx) = mpsc::channel::<Batch>(4);
     let writer_task = tokio::task::spawn_blocking(move || write_rows(writer, rx));
 
+    let (project_tx, project_rx) = mpsc::channel(PROJECT_READ_AHEAD);
+    let read_ahead = {
+        let projects = api.walk::<Project>(Route::fixed(routes::PROJECTS), Vec::new());
+        async move {
+            let mut projects = std::pin::pin!(projects);
+            while let Some(item) = projects.next().await {
+                let failed = item.is_err();
+                if project_tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        }
+    };
     let walk = async {
-        let batches = api
-            .walk::<Project>(Route::fixed(routes::PROJECTS), Vec::new())
+        let projects = futures::stream::unfold(project_rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let batches = projects
             .map_ok(|project| {
                 let api = api.clone();
                 async move {
@@ -141,7 +163,12 @@ pub async fn run(
         }
         Ok::<_, ApiError>(())
     };
-    let walked = walk.await;
+    // When the walk ends (done, failed or writer gone) the read-ahead is dropped with it.
+    let walked =
+        match futures::future::select(std::pin::pin!(walk), std::pin::pin!(read_ahead)).await {
+            Either::Left((walked, _)) => walked,
+            Either::Right(((), walk)) => walk.await,
+        };
     // Sending `Finish` (or not) decides between commit and discard in the writer thread.
     let finish = match &walked {
         Ok(()) => tx.send(Batch::Finish).await.is_ok(),
@@ -168,9 +195,13 @@ pub async fn run(
     counts.insert("projects".to_string(), projects.len() as u64);
     counts.insert("flows".to_string(), total);
     let summary = RunSummary::new(job, "flows-inventory", &run_id, started, finished, stats)
-        .with_counts(counts.clone())
-        .with_detail("per_project", &projects);
+        .with_counts(counts.clone());
     let commit = tokio::task::spawn_blocking(move || {
+        // Serialised straight from the counts (no JSON value copy of the per-project list).
+        let summary = FlowsSummary {
+            run: summary,
+            per_project: &projects,
+        };
         writer.write_json(super::output::SUMMARY_FILE, &summary)?;
         writer.commit()
     });
@@ -184,6 +215,14 @@ pub async fn run(
         warnings: Vec::new(),
         stats,
     })
+}
+
+/// `summary.json` of an inventory: the common fields plus `per_project`.
+#[derive(Serialize)]
+struct FlowsSummary<'a> {
+    #[serde(flatten)]
+    run: RunSummary,
+    per_project: &'a [ProjectCount],
 }
 
 enum Batch {
