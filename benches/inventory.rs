@@ -520,6 +520,8 @@ struct IdleResult {
     cpu: Duration,
     cpu_after_start: Duration,
     threads: u64,
+    /// Context switches of all threads per second after start-up: how often it wakes.
+    wakeups_per_s: f64,
 }
 
 fn scenario_idle(opts: &Options, work: &Path, results: &mut Results) -> Result<()> {
@@ -547,11 +549,13 @@ fn scenario_idle(opts: &Options, work: &Path, results: &mut Results) -> Result<(
     sleep_until(started + settle);
     daemon.ensure_running()?;
     let cpu_settled = proc_cpu(pid)?;
+    let (switches_settled, settled_at) = (context_switches(pid)?, Instant::now());
     sleep_until(started + opts.idle);
     daemon.ensure_running()?;
     let window = started.elapsed();
     let status = proc_status(pid)?;
     let cpu = proc_cpu(pid)?;
+    let switches = context_switches(pid)?.saturating_sub(switches_settled);
     let result = IdleResult {
         window,
         rss_kib: status_kib(&status, "VmRSS")?,
@@ -559,6 +563,7 @@ fn scenario_idle(opts: &Options, work: &Path, results: &mut Results) -> Result<(
         cpu,
         cpu_after_start: cpu.saturating_sub(cpu_settled),
         threads: status_kib(&status, "Threads")?,
+        wakeups_per_s: switches as f64 / settled_at.elapsed().as_secs_f64().max(1e-9),
     };
     // After the measurement: the daemon must be healthy (it holds a key and serves /readyz).
     let admin = admin_address(&stderr)?;
@@ -582,27 +587,29 @@ fn scenario_idle(opts: &Options, work: &Path, results: &mut Results) -> Result<(
     );
     sandbox.stop()?;
     println!(
-        "{:>8} {:>10} {:>11} {:>10} {:>13} {:>12} {:>7}",
+        "{:>8} {:>10} {:>11} {:>10} {:>13} {:>12} {:>7} {:>9}",
         "window_s",
         "rss_mib",
         "vmhwm_mib",
         "cpu_s",
         "cpu_s_per_min",
         "cpu_after_start_s",
-        "threads"
+        "threads",
+        "wakeups_s"
     );
     println!(
-        "{:>8.1} {:>10.1} {:>11.1} {:>10.3} {:>13.3} {:>12.3} {:>7}",
+        "{:>8.1} {:>10.1} {:>11.1} {:>10.3} {:>13.3} {:>12.3} {:>7} {:>9.1}",
         result.window.as_secs_f64(),
         mib(result.rss_kib),
         mib(result.hwm_kib),
         result.cpu.as_secs_f64(),
         result.cpu.as_secs_f64() * 60.0 / result.window.as_secs_f64(),
         result.cpu_after_start.as_secs_f64(),
-        result.threads
+        result.threads,
+        result.wakeups_per_s
     );
     println!(
-        "  (cpu_after_start_s: CPU used after the first {:.1} s; /readyz answered 200 at the end, exit 0 after SIGTERM)",
+        "  (cpu_after_start_s: CPU used after the first {:.1} s; wakeups_s: context switches per second since then, all threads; /readyz answered 200 at the end, exit 0 after SIGTERM)",
         settle.as_secs_f64()
     );
     results.idle = Some(result);
@@ -1414,6 +1421,17 @@ fn proc_cpu(pid: i32) -> Result<Duration> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Ok(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+/// Voluntary and involuntary context switches of every thread of `pid`.
+fn context_switches(pid: i32) -> Result<u64> {
+    let mut total = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        let status = fs::read_to_string(task?.path().join("status"))?;
+        total += status_kib(&status, "voluntary_ctxt_switches")?;
+        total += status_kib(&status, "nonvoluntary_ctxt_switches")?;
+    }
+    Ok(total)
 }
 
 fn own_hwm_kib() -> u64 {
