@@ -139,7 +139,11 @@ impl Tuning {
         !self.disabled.contains(rule)
     }
     fn sev(&self, rule: &str, default: &'static str) -> String {
-        self.severity.get(rule).copied().unwrap_or(default).to_string()
+        self.severity
+            .get(rule)
+            .copied()
+            .unwrap_or(default)
+            .to_string()
     }
 }
 
@@ -198,10 +202,20 @@ fn expected(org: &OrganisationData, now: i64, window: i64, t: &Tuning) -> Vec<Ex
         let pr = Some((p.id.as_str(), p.name.as_str()));
         for flow in a.flows.iter() {
             if t.on("stale-flow") && now - flow.last_changed > t.stale_max_age {
-                out.push(f("stale-flow", t.sev("stale-flow", "warning"), "flow", &flow.id, Some(&flow.name), pr));
+                out.push(f(
+                    "stale-flow",
+                    t.sev("stale-flow", "warning"),
+                    "flow",
+                    &flow.id,
+                    Some(&flow.name),
+                    pr,
+                ));
             }
             if t.on("flow-without-description")
-                && flow.description.as_deref().is_none_or(|d| d.trim().is_empty())
+                && flow
+                    .description
+                    .as_deref()
+                    .is_none_or(|d| d.trim().is_empty())
             {
                 out.push(f(
                     "flow-without-description",
@@ -214,8 +228,16 @@ fn expected(org: &OrganisationData, now: i64, window: i64, t: &Tuning) -> Vec<Ex
             }
         }
         for e in a.endpoints.iter() {
-            if t.on("dangling-endpoint") && (e.flow_id.is_empty() || !a.flows.contains(&e.flow_id)) {
-                out.push(f("dangling-endpoint", t.sev("dangling-endpoint", "warning"), "endpoint", &e.id, Some(&e.name), pr));
+            if t.on("dangling-endpoint") && (e.flow_id.is_empty() || !a.flows.contains(&e.flow_id))
+            {
+                out.push(f(
+                    "dangling-endpoint",
+                    t.sev("dangling-endpoint", "warning"),
+                    "endpoint",
+                    &e.id,
+                    Some(&e.name),
+                    pr,
+                ));
             }
         }
         for x in a.extensions.iter() {
@@ -235,7 +257,14 @@ fn expected(org: &OrganisationData, now: i64, window: i64, t: &Tuning) -> Vec<Ex
             let expired = s.is_packaged && s.package_expires_at.is_some_and(|e| e < now);
             if t.on("old-snapshot") && (old || expired) {
                 let default = if expired { "warning" } else { "info" };
-                out.push(f("old-snapshot", t.sev("old-snapshot", default), "snapshot", &s.id, Some(&s.name), pr));
+                out.push(f(
+                    "old-snapshot",
+                    t.sev("old-snapshot", default),
+                    "snapshot",
+                    &s.id,
+                    Some(&s.name),
+                    pr,
+                ));
             }
         }
         if t.on("project-without-members") && a.members.is_empty() {
@@ -263,7 +292,14 @@ fn expected(org: &OrganisationData, now: i64, window: i64, t: &Tuning) -> Vec<Ex
         }
         let quota = org.organisation.quota_max_channels_per_project as f64;
         if t.on("quota-near-limit") && a.endpoints.len() as f64 / quota >= t.threshold {
-            out.push(f("quota-near-limit", t.sev("quota-near-limit", "warning"), "project", &p.id, Some(&p.name), pr));
+            out.push(f(
+                "quota-near-limit",
+                t.sev("quota-near-limit", "warning"),
+                "project",
+                &p.id,
+                Some(&p.name),
+                pr,
+            ));
         }
     }
     // Organisation-wide.
@@ -278,7 +314,14 @@ fn expected(org: &OrganisationData, now: i64, window: i64, t: &Tuning) -> Vec<Ex
     for (user, n) in unauthorized {
         if t.on("unauthorized-events") && n >= t.min_count {
             let name = org.users.get(user).map(|u| u.name.as_str());
-            out.push(f("unauthorized-events", t.sev("unauthorized-events", "warning"), "user", user, name, None));
+            out.push(f(
+                "unauthorized-events",
+                t.sev("unauthorized-events", "warning"),
+                "user",
+                user,
+                name,
+                None,
+            ));
         }
     }
     let q = &org.organisation;
@@ -312,7 +355,13 @@ fn assert_findings(run_dir: &Path, org: &OrganisationData, mut want: Vec<Expect>
     };
     let keys: Vec<(usize, String, String)> = got
         .iter()
-        .map(|e| (project_index(&e.project_id), e.rule.clone(), e.asset_id.clone()))
+        .map(|e| {
+            (
+                project_index(&e.project_id),
+                e.rule.clone(),
+                e.asset_id.clone(),
+            )
+        })
         .collect();
     let mut sorted = keys.clone();
     sorted.sort();
@@ -473,8 +522,14 @@ async fn tuned_rules_change_exactly_what_they_should() {
             "stale-flow".to_string(),
             rule(|r| r.max_age = Some(Duration::from_secs(365 * DAY as u64))),
         ),
-        ("quota-near-limit".to_string(), rule(|r| r.threshold = Some(0.2))),
-        ("unauthorized-events".to_string(), rule(|r| r.min_count = Some(2))),
+        (
+            "quota-near-limit".to_string(),
+            rule(|r| r.threshold = Some(0.2)),
+        ),
+        (
+            "unauthorized-events".to_string(),
+            rule(|r| r.min_count = Some(2)),
+        ),
     ]));
     let (out, now) = env.run(&config).await;
     let org = env.sandbox.organisation();
@@ -508,7 +563,10 @@ async fn tuned_rules_change_exactly_what_they_should() {
         out.counts["findings_critical"],
         want.iter().filter(|e| e.severity == "critical").count() as u64
     );
-    assert!(!out.counts.contains_key("finding:flow-without-description:info"));
+    assert!(
+        !out.counts
+            .contains_key("finding:flow-without-description:info")
+    );
     assert!(!out.counts.contains_key("finding:old-snapshot:info"));
 }
 
@@ -574,16 +632,34 @@ async fn a_second_run_reports_exactly_the_changes_made_in_between() {
             .iter()
             .map(|c| {
                 let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
-                (s("change"), s("asset_type"), s("asset_id"), s("name"), s("project_id"))
+                (
+                    s("change"),
+                    s("asset_type"),
+                    s("asset_id"),
+                    s("name"),
+                    s("project_id"),
+                )
             })
             .collect();
     let t = |c: &str, ty: &str, id: &str, name: &str, pid: &str| {
         (c.into(), ty.into(), id.into(), name.into(), pid.into())
     };
     let want = BTreeSet::from([
-        t("created", "flow", created["_id"].as_str().unwrap(), "Brand New Flow", &p1.id),
+        t(
+            "created",
+            "flow",
+            created["_id"].as_str().unwrap(),
+            "Brand New Flow",
+            &p1.id,
+        ),
         t("deleted", "endpoint", &endpoint.id, &endpoint.name, &p1.id),
-        t("modified", "lexicon", &lexicon.id, "Renamed Lexicon", &p1.id),
+        t(
+            "modified",
+            "lexicon",
+            &lexicon.id,
+            "Renamed Lexicon",
+            &p1.id,
+        ),
         t("modified", "flow", &flow.id, &flow.name, &p2.id),
         t(
             "created",
@@ -640,12 +716,19 @@ async fn a_missing_route_is_one_warning_and_the_rest_of_the_report_is_complete()
     let inventory = lines(&out.path.join("inventory.jsonl"));
     assert!(!inventory.iter().any(|r| r["asset_type"] == "ai_agent"));
     assert_eq!(
-        inventory.iter().filter(|r| r["asset_type"] == "flow").count(),
+        inventory
+            .iter()
+            .filter(|r| r["asset_type"] == "flow")
+            .count(),
         96
     );
     // Every rule still ran: the findings are exactly those of a complete install.
     let org = env.sandbox.organisation();
-    assert_findings(&out.path, &org, expected(&org, now, DAY, &Tuning::default()));
+    assert_findings(
+        &out.path,
+        &org,
+        expected(&org, now, DAY, &Tuning::default()),
+    );
     let page = read(&out.path.join("report.html"));
     assert!(page.contains("/new/v2.0/aiagents") && page.trim_end().ends_with("</html>"));
     // Once the route is known missing, later projects do not ask again: at most the 8 projects
@@ -709,7 +792,8 @@ async fn the_html_page_matches_the_summary_escapes_names_and_references_nothing_
     assert_eq!(s["counts"]["changes_created"], 2);
     // The hostile names appear escaped only (as a finding and as a change each).
     assert_eq!(
-        page.matches("&lt;script&gt;alert(1)&lt;/script&gt;").count(),
+        page.matches("&lt;script&gt;alert(1)&lt;/script&gt;")
+            .count(),
         2,
         "the hostile flow name should appear as a finding and as a change"
     );
@@ -718,7 +802,9 @@ async fn the_html_page_matches_the_summary_escapes_names_and_references_nothing_
     assert!(!lower.contains("<script"), "a script element on the page");
     assert!(!lower.contains("<img"), "an image element on the page");
     // Self-contained: no references at all, no URL of any kind.
-    for needle in ["src=\"", "href=", "url(", "@import", "http://", "https://", "<link", "<iframe"] {
+    for needle in [
+        "src=\"", "href=", "url(", "@import", "http://", "https://", "<link", "<iframe",
+    ] {
         assert!(!lower.contains(needle), "the page contains {needle}");
     }
     // Findings are grouped by severity: critical first.
@@ -728,7 +814,7 @@ async fn the_html_page_matches_the_summary_escapes_names_and_references_nothing_
     assert!(crit < warn && warn < info);
     // The projects table lists every project.
     for p in org.projects.iter() {
-        assert!(page.contains(&format!("<td class=\"id\">{}</td></tr>", p.id)));
+        assert!(page.contains(&format!("<div class=\"sub\">{}</div></td>", p.id)));
     }
     // No secret in any file of the run.
     for entry in std::fs::read_dir(&out.path).unwrap() {
@@ -783,7 +869,9 @@ schedule = "0 30 6 * * *"
     );
     let run = |config: std::path::PathBuf, fail_on: Option<&'static str>| async move {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cognigy-warden"));
-        cmd.arg("--config").arg(&config).args(["jobs", "run", "audit"]);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["jobs", "run", "audit"]);
         if let Some(s) = fail_on {
             cmd.args(["--fail-on", s]);
         }
@@ -810,4 +898,34 @@ schedule = "0 30 6 * * *"
     // Warnings exist (stale flows, dangling endpoints, ...): `--fail-on warning` trips.
     let (code, _, stderr) = run(no_critical, Some("warning")).await;
     assert_eq!(code, Some(3), "{stderr}");
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_leaves_nothing_behind_and_the_baseline_unchanged() {
+    let env = env().await;
+    let config = job_config(BTreeMap::new());
+    let (good, _) = env.run(&config).await;
+    let job_dir = good.path.parent().unwrap().to_path_buf();
+    let before = entries(&job_dir);
+    env.sandbox
+        .set_faults(cognigy_warden::sandbox::FaultsPatch {
+            error_rate: Some(1.0),
+            error_status: Some(500),
+            ..Default::default()
+        });
+    let err = audit::run(&env.deps(), "audit", &config, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("answered 500"), "{err}");
+    assert_eq!(entries(&job_dir), before, "a partial run was left behind");
+    assert_eq!(env.reports.latest("audit").unwrap().0, good.run_id);
 }

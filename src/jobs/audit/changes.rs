@@ -21,7 +21,11 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 3] = [ChangeKind::Created, ChangeKind::Modified, ChangeKind::Deleted];
+    pub const ALL: [ChangeKind; 3] = [
+        ChangeKind::Created,
+        ChangeKind::Modified,
+        ChangeKind::Deleted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,7 +94,10 @@ pub enum BaselineLoad {
     None,
     Loaded(Baseline),
     /// The previous run exists but its inventory cannot be used; the reason names file and line.
-    Unusable { run_id: String, reason: String },
+    Unusable {
+        run_id: String,
+        reason: String,
+    },
 }
 
 impl BaselineLoad {
@@ -114,15 +121,21 @@ type Entries = HashMap<(String, String), Previous>;
 
 fn read(dir: &Path) -> Result<(Entries, BTreeSet<String>), String> {
     let path = dir.join(super::INVENTORY_FILE);
-    let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut entries = HashMap::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("cannot read {} line {}: {e}", path.display(), n + 1))?;
+        let line =
+            line.map_err(|e| format!("cannot read {} line {}: {e}", path.display(), n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
         let row: BaselineLine = serde_json::from_str(&line).map_err(|e| {
-            format!("{} line {} is not an inventory row: {e}", path.display(), n + 1)
+            format!(
+                "{} line {} is not an inventory row: {e}",
+                path.display(),
+                n + 1
+            )
         })?;
         entries.insert(
             (row.asset_type, row.asset_id),
@@ -139,9 +152,11 @@ fn read(dir: &Path) -> Result<(Entries, BTreeSet<String>), String> {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| {
-            v.get("asset_types_not_inventoried")?
-                .as_array()
-                .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            v.get("asset_types_not_inventoried")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
         })
         .unwrap_or_default();
     Ok((entries, not_inventoried))
@@ -162,7 +177,11 @@ impl ChangeTracker {
     pub fn observe(&mut self, row: &AssetRow) -> Option<Change> {
         let key = (row.asset_type.as_str().to_string(), row.asset_id.clone());
         let Some(prev) = self.baseline.entries.remove(&key) else {
-            if self.baseline.not_inventoried.contains(row.asset_type.as_str()) {
+            if self
+                .baseline
+                .not_inventoried
+                .contains(row.asset_type.as_str())
+            {
                 return None;
             }
             return Some(Change {
@@ -225,7 +244,11 @@ impl ChangeTracker {
             })
             .collect();
         out.sort_by(|a, b| {
-            (&a.project_id, &a.asset_type, &a.asset_id).cmp(&(&b.project_id, &b.asset_type, &b.asset_id))
+            (&a.project_id, &a.asset_type, &a.asset_id).cmp(&(
+                &b.project_id,
+                &b.asset_type,
+                &b.asset_id,
+            ))
         });
         out
     }
@@ -281,7 +304,10 @@ mod tests {
         let mut t = ChangeTracker::new(baseline_from(&before, &[]));
         let renamed = row(AssetType::Flow, "f1", "Main v2", "2025-01-01T00:00:00Z");
         let m = t.observe(&renamed).unwrap();
-        assert_eq!((m.change, m.changed.clone()), (ChangeKind::Modified, vec!["name".to_string()]));
+        assert_eq!(
+            (m.change, m.changed.clone()),
+            (ChangeKind::Modified, vec!["name".to_string()])
+        );
         assert_eq!(m.previous_name.as_deref(), Some("Main"));
         assert!(t.observe(&before[2]).is_none());
         let new = row(AssetType::Flow, "f9", "New", "2025-02-01T00:00:00Z");
@@ -295,8 +321,14 @@ mod tests {
     #[test]
     fn types_the_baseline_could_not_list_are_not_created() {
         let mut t = ChangeTracker::new(baseline_from(&[], &["ai_agent"]));
-        assert!(t.observe(&row(AssetType::AiAgent, "a1", "Sophie", "x")).is_none());
-        assert!(t.observe(&row(AssetType::Flow, "f1", "Main", "x")).is_some());
+        assert!(
+            t.observe(&row(AssetType::AiAgent, "a1", "Sophie", "x"))
+                .is_none()
+        );
+        assert!(
+            t.observe(&row(AssetType::Flow, "f1", "Main", "x"))
+                .is_some()
+        );
     }
 
     #[test]

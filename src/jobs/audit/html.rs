@@ -65,10 +65,12 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neu
 main { max-width: 1200px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 32px 0 8px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 20px 0 6px; }
+h3 { font-size: 16px; margin: 24px 0 6px; }
+h4 { font-size: 14px; margin: 16px 0 4px; }
 .meta { color: var(--muted); margin: 0 0 16px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; min-width:130px; }
+.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; min-width:104px; flex:1; }
+.card.gap { margin-left: 14px; }
 .card .n { font-size: 26px; font-weight: 700; display:block; }
 .card .l { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .card.critical .n { color: var(--crit); } .card.warning .n { color: var(--warn); } .card.info .n { color: var(--info); }
@@ -84,12 +86,13 @@ td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; f
 .more, .empty { color: var(--muted); font-style: italic; margin: 6px 0; }
 ul.notes { background:#fff8e1; border:1px solid #f0d98c; border-radius:8px; padding: 10px 10px 10px 28px; }
 .zero { color: var(--muted); }
+.sub { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11px; color: var(--muted); }
 @media print {
   body { background:#fff; font-size: 10pt; }
   main { max-width: none; padding: 0; }
   .card { border-color:#999; }
   table { font-size: 9pt; }
-  h2, h3 { break-after: avoid; }
+  h2, h3, h4, .rule-desc { break-after: avoid; }
   tr { break-inside: avoid; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
@@ -98,7 +101,10 @@ ul.notes { background:#fff8e1; border:1px solid #f0d98c; border-radius:8px; padd
 /// Writes the page; I/O errors come back to the caller to name the file.
 pub fn render(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     let c = |k: &str| page.counts.get(k).copied().unwrap_or(0);
-    let org = page.organisation.map(esc).unwrap_or_else(|| "the organisation".into());
+    let org = page
+        .organisation
+        .map(esc)
+        .unwrap_or_else(|| "the organisation".into());
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -133,10 +139,10 @@ pub fn render(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     card(out, "findings_critical", "critical", "critical")?;
     card(out, "findings_warning", "warnings", "warning")?;
     card(out, "findings_info", "info", "info")?;
-    card(out, "assets", "assets", "")?;
+    card(out, "assets", "assets", "gap")?;
     card(out, "asset:project", "projects", "")?;
     card(out, "asset:user", "users", "")?;
-    card(out, "changes_created", "created", "")?;
+    card(out, "changes_created", "created", "gap")?;
     card(out, "changes_modified", "modified", "")?;
     card(out, "changes_deleted", "deleted", "")?;
     writeln!(out, "</div></section>")?;
@@ -185,7 +191,7 @@ fn findings(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
         for (rule, n) in groups {
             writeln!(
                 out,
-                "<h3 id=\"{s}-{r}\">{r} <span class=\"zero\">({n})</span></h3><p class=\"rule-desc\">{}</p>",
+                "<h4 id=\"{s}-{r}\">{r} <span class=\"zero\">({n})</span></h4><p class=\"rule-desc\">{}</p>",
                 esc(rule.description()),
                 s = severity.as_str(),
                 r = rule.as_str()
@@ -279,16 +285,10 @@ fn changes(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
             } else {
                 let mut parts = Vec::new();
                 if ch.changed.iter().any(|f| f == "name") {
-                    parts.push(format!(
-                        "renamed from “{}”",
-                        opt(&ch.previous_name)
-                    ));
+                    parts.push(format!("renamed from “{}”", opt(&ch.previous_name)));
                 }
                 if ch.changed.iter().any(|f| f == "last_changed") {
-                    parts.push(format!(
-                        "changed (was {})",
-                        opt(&ch.previous_last_changed)
-                    ));
+                    parts.push(format!("changed (was {})", opt(&ch.previous_last_changed)));
                 }
                 parts.join("; ")
             };
@@ -344,10 +344,15 @@ fn projects(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     }
     writeln!(
         out,
-        "<th class=\"num\">critical</th><th class=\"num\">warning</th><th class=\"num\">info</th><th>Id</th></tr></thead><tbody>"
+        "<th class=\"num\">critical</th><th class=\"num\">warning</th><th class=\"num\">info</th></tr></thead><tbody>"
     )?;
     for p in page.projects {
-        write!(out, "<tr><td>{}</td>", opt(&p.project_name))?;
+        write!(
+            out,
+            "<tr><td>{}<div class=\"sub\">{}</div></td>",
+            opt(&p.project_name),
+            esc(&p.project_id)
+        )?;
         for t in PROJECT_COLUMNS {
             match p.assets.get(t.as_str()) {
                 Some(n) => write!(out, "<td class=\"num\">{n}</td>")?,
@@ -359,7 +364,7 @@ fn projects(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
             let class = if n == 0 { "num zero" } else { "num" };
             write!(out, "<td class=\"{class}\">{n}</td>")?;
         }
-        writeln!(out, "<td class=\"id\">{}</td></tr>", esc(&p.project_id))?;
+        writeln!(out, "</tr>")?;
     }
     writeln!(out, "</tbody></table></section>")
 }

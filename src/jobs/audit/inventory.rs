@@ -227,7 +227,10 @@ impl AssetRow {
             p.last_changed,
             vec![
                 ("color", json!(p.color)),
-                ("primary_locale_reference", json!(p.primary_locale_reference)),
+                (
+                    "primary_locale_reference",
+                    json!(p.primary_locale_reference),
+                ),
                 ("created_by", json!(p.created_by)),
                 ("last_changed_by", json!(p.last_changed_by)),
             ],
@@ -399,10 +402,7 @@ impl Gaps {
     }
 
     fn mark_vanished(&self, project: &Project) {
-        lock(&self.vanished).insert((
-            project.id.clone(),
-            project.name.clone().unwrap_or_default(),
-        ));
+        lock(&self.vanished).insert((project.id.clone(), project.name.clone().unwrap_or_default()));
     }
 
     /// Missing route templates with the status they answered.

@@ -22,8 +22,8 @@ pub use rules::{
     UNAUTHORIZED_MIN_COUNT,
 };
 
-use super::output::{RunOutput, RunSummary, SUMMARY_FILE};
 use super::JobDeps;
+use super::output::{RunOutput, RunSummary, SUMMARY_FILE};
 use crate::cognigy::model::{Organisation, Project, User};
 use crate::cognigy::{ApiError, Route, routes};
 use crate::config::{JobConfig, Severity};
@@ -56,7 +56,9 @@ pub enum AuditError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error("cannot write {file} in {dir}: {source}. Check free disk space and permissions of the report directory")]
+    #[error(
+        "cannot write {file} in {dir}: {source}. Check free disk space and permissions of the report directory"
+    )]
     Page {
         file: &'static str,
         dir: String,
@@ -188,7 +190,9 @@ pub async fn run(
     let written = written?;
     let walk = walked?;
     let Some(written) = written else {
-        return Err(AuditError::Writer("the writer ended before the last row".into()));
+        return Err(AuditError::Writer(
+            "the writer ended before the last row".into(),
+        ));
     };
 
     // Gaps become warnings: once per route, naming what is missing from the report.
@@ -236,7 +240,12 @@ pub async fn run(
             "audit_events",
             &serde_json::json!({
                 "window": rules::duration_label(config.window),
-                "from": super::output::rfc3339(DateTime::from_timestamp(window.0, 0).unwrap_or(started)),
+                "from": super::output::rfc3339(
+                    chrono::TimeDelta::from_std(config.window)
+                        .ok()
+                        .and_then(|w| started.checked_sub_signed(w))
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                ),
                 "to": super::output::rfc3339(started),
                 "by_type": walk.events_by_type,
             }),
@@ -324,7 +333,10 @@ async fn walk(
 ) -> Result<Walked, AuditError> {
     let stopped = || AuditError::Writer("the report writer stopped before the walk ended".into());
     // The organisation and its users lead the inventory.
-    let mut rows: Vec<AssetRow> = organisation.map(AssetRow::organisation).into_iter().collect();
+    let mut rows: Vec<AssetRow> = organisation
+        .map(AssetRow::organisation)
+        .into_iter()
+        .collect();
     rows.extend(users.unwrap_or_default().iter().map(AssetRow::user));
     tx.send(Batch::Rows {
         rows,
@@ -368,7 +380,9 @@ async fn walk(
             .map(|s| (s.as_str().to_string(), 0))
             .collect();
         for f in &findings {
-            *by_severity.entry(f.severity.as_str().to_string()).or_default() += 1;
+            *by_severity
+                .entry(f.severity.as_str().to_string())
+                .or_default() += 1;
         }
         let summary = ProjectSummary {
             project_id: project.id.clone(),
@@ -454,14 +468,24 @@ fn write_files(
                         *change_counts.entry(change.change).or_default() += 1;
                     }
                 }
-                write_findings(&findings, &mut findings_jsonl, &mut findings_csv, &mut per_rule)?;
+                write_findings(
+                    &findings,
+                    &mut findings_jsonl,
+                    &mut findings_csv,
+                    &mut per_rule,
+                )?;
                 projects.extend(project);
             }
             Batch::Finish {
                 findings,
                 not_inventoried,
             } => {
-                write_findings(&findings, &mut findings_jsonl, &mut findings_csv, &mut per_rule)?;
+                write_findings(
+                    &findings,
+                    &mut findings_jsonl,
+                    &mut findings_csv,
+                    &mut per_rule,
+                )?;
                 if let Some(t) = tracker.take() {
                     for change in t.deleted(&not_inventoried) {
                         changes.write(&change)?;
@@ -567,7 +591,11 @@ fn rules_detail(rules: &RuleSet) -> BTreeMap<&'static str, serde_json::Value> {
 /// One warning per missing route: what the report lacks and which enabled rules it affects.
 fn gap_warning(route: &str, status: u16, rules: &RuleSet) -> String {
     let affected: &[Rule] = match route {
-        routes::FLOWS => &[Rule::StaleFlow, Rule::FlowWithoutDescription, Rule::DanglingEndpoint],
+        routes::FLOWS => &[
+            Rule::StaleFlow,
+            Rule::FlowWithoutDescription,
+            Rule::DanglingEndpoint,
+        ],
         routes::ENDPOINTS => &[Rule::DanglingEndpoint, Rule::QuotaNearLimit],
         routes::SNAPSHOTS => &[Rule::OldSnapshot],
         routes::EXTENSIONS => &[Rule::TrustedCodeExtension],
@@ -597,7 +625,10 @@ fn gap_warning(route: &str, status: u16, rules: &RuleSet) -> String {
         .map(|r| r.as_str())
         .collect();
     if !skipped.is_empty() {
-        msg.push_str(&format!("; checks skipped or partial: {}", skipped.join(", ")));
+        msg.push_str(&format!(
+            "; checks skipped or partial: {}",
+            skipped.join(", ")
+        ));
     }
     if route == routes::MEMBERS {
         msg.push_str("; disabled-user-still-member uses the projects of each user record instead");
@@ -663,6 +694,9 @@ mod tests {
             "the install has no route /new/v2.0/aiagents (it answered 404): AI agents are not part of this audit"
         );
         let w = gap_warning(routes::EXTENSIONS, 405, &rules);
-        assert!(w.ends_with("checks skipped or partial: trusted-code-extension"), "{w}");
+        assert!(
+            w.ends_with("checks skipped or partial: trusted-code-extension"),
+            "{w}"
+        );
     }
 }

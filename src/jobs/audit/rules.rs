@@ -350,11 +350,11 @@ impl Context {
 /// `180d`, `24h` (one day reads better in hours), `90m`, else humantime's form.
 pub fn duration_label(d: Duration) -> String {
     let s = d.as_secs();
-    if s > DAY as u64 && s % DAY as u64 == 0 {
+    if s > DAY as u64 && s.is_multiple_of(DAY as u64) {
         format!("{}d", s / DAY as u64)
-    } else if s > 0 && s % 3600 == 0 {
+    } else if s > 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s > 0 && s % 60 == 0 {
+    } else if s > 0 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         humantime::format_duration(d).to_string()
@@ -473,8 +473,8 @@ pub fn project_findings(ctx: &Context, p: &Project, lists: &ProjectLists) -> Vec
                     duration_label(max_age)
                 ));
             }
-            let expired = s.is_packaged == Some(true)
-                && s.package_expires_at.is_some_and(|t| t < ctx.now);
+            let expired =
+                s.is_packaged == Some(true) && s.package_expires_at.is_some_and(|t| t < ctx.now);
             if let (true, Some(t)) = (expired, s.package_expires_at) {
                 reasons.push(format!(
                     "its package expired {} days ago ({})",
@@ -626,7 +626,12 @@ pub fn organisation_findings(
     {
         let row = (AssetType::Organisation, org.id.as_str(), org.name.as_ref());
         let checks = [
-            ("projects", Some(projects), ctx.quota.max_projects, "quotaMaxProjects"),
+            (
+                "projects",
+                Some(projects),
+                ctx.quota.max_projects,
+                "quotaMaxProjects",
+            ),
             ("users", users, ctx.quota.max_users, "quotaMaxUsers"),
         ];
         for (what, count, max, field) in checks {
@@ -700,7 +705,11 @@ mod tests {
         );
         assert_eq!(rules.severity(Rule::OldSnapshot, false), Severity::Info);
         assert_eq!(rules.severity(Rule::OldSnapshot, true), Severity::Warning);
-        assert!(rules.possible().contains(&(Rule::OldSnapshot, Severity::Warning)));
+        assert!(
+            rules
+                .possible()
+                .contains(&(Rule::OldSnapshot, Severity::Warning))
+        );
 
         let tuned = RuleSet::from_config(&BTreeMap::from([
             (
