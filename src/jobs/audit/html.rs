@@ -140,8 +140,8 @@ pub fn render(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     card(out, "findings_warning", "warnings", "warning")?;
     card(out, "findings_info", "info", "info")?;
     card(out, "assets", "assets", "gap")?;
-    card(out, "asset:project", "projects", "")?;
-    card(out, "asset:user", "users", "")?;
+    card(out, "projects", "projects", "")?;
+    card(out, "users", "users", "")?;
     card(out, "changes_created", "created", "gap")?;
     card(out, "changes_modified", "modified", "")?;
     card(out, "changes_deleted", "deleted", "")?;

@@ -124,22 +124,7 @@ pub async fn run(
 
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
-    let (baseline_id, tracker) = match baseline {
-        BaselineLoad::None => {
-            notes.push(
-                "first run: no earlier complete run of this job to compare with, so changes.jsonl is empty"
-                    .to_string(),
-            );
-            (None, None)
-        }
-        BaselineLoad::Loaded(b) => (Some(b.run_id.clone()), Some(ChangeTracker::new(b))),
-        BaselineLoad::Unusable { run_id, reason } => {
-            warnings.push(format!(
-                "the previous run {run_id} cannot serve as a baseline ({reason}); changes are reported again from the next run"
-            ));
-            (None, None)
-        }
-    };
+    let (baseline_id, tracker) = use_baseline(baseline, &mut notes, &mut warnings);
 
     // The organisation and the users first: the rules need quotas and disabled users.
     let gaps = Arc::new(Gaps::default());
@@ -263,37 +248,14 @@ pub async fn run(
             }),
         );
 
-    let window_len = config.window;
-    let commit = tokio::task::spawn_blocking(move || -> Result<std::path::PathBuf, AuditError> {
-        let per_type = written.per_type.clone();
-        let page = html::Page {
-            job: &summary.job,
-            run_id: &summary.run_id,
-            started: &summary.started,
-            finished: &summary.finished,
-            organisation: organisation.as_ref().and_then(|o| o.name.as_deref()),
-            baseline: baseline_id.as_deref(),
-            window: window_len,
-            counts: &summary.counts,
-            per_type: &per_type,
-            findings: &written.per_rule,
-            projects: &written.projects,
-            rules: &rule_set,
-            warnings: &summary.warnings,
-            notes: &notes,
-            dir: written.writer.path(),
-        };
-        let page_err = |source| AuditError::Page {
-            file: HTML_FILE,
-            dir: written.writer.path().display().to_string(),
-            source,
-        };
-        let mut out = written.writer.create(HTML_FILE)?;
-        html::render(&mut out, &page).map_err(page_err)?;
-        drop(out);
-        written.writer.write_json(SUMMARY_FILE, &summary)?;
-        Ok(written.writer.commit()?)
-    });
+    let page = PageInputs {
+        organisation: organisation.and_then(|o| o.name),
+        baseline: baseline_id,
+        window: config.window,
+        rules: rule_set,
+        notes,
+    };
+    let commit = tokio::task::spawn_blocking(move || finish(written, summary, page));
     let path = commit
         .await
         .map_err(|e| AuditError::Writer(e.to_string()))??;
@@ -312,6 +274,75 @@ pub async fn run(
         warnings,
         stats,
     })
+}
+
+/// The baseline's run id and change tracker; a first run gets a note, an unusable baseline a
+/// warning.
+fn use_baseline(
+    load: BaselineLoad,
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> (Option<String>, Option<ChangeTracker>) {
+    match load {
+        BaselineLoad::None => {
+            notes.push(
+                "first run: no earlier complete run of this job to compare with, so changes.jsonl is empty"
+                    .to_string(),
+            );
+            (None, None)
+        }
+        BaselineLoad::Loaded(b) => (Some(b.run_id.clone()), Some(ChangeTracker::new(b))),
+        BaselineLoad::Unusable { run_id, reason } => {
+            warnings.push(format!(
+                "the previous run {run_id} cannot serve as a baseline ({reason}); changes are reported again from the next run"
+            ));
+            (None, None)
+        }
+    }
+}
+
+/// What the page needs besides the summary and the written files.
+struct PageInputs {
+    organisation: Option<String>,
+    baseline: Option<String>,
+    window: std::time::Duration,
+    rules: RuleSet,
+    notes: Vec<String>,
+}
+
+/// Writes `report.html` and `summary.json` next to the streamed files and commits the run
+/// (blocking: file I/O).
+fn finish(
+    written: Written,
+    summary: RunSummary,
+    inputs: PageInputs,
+) -> Result<std::path::PathBuf, AuditError> {
+    let page = html::Page {
+        job: &summary.job,
+        run_id: &summary.run_id,
+        started: &summary.started,
+        finished: &summary.finished,
+        organisation: inputs.organisation.as_deref(),
+        baseline: inputs.baseline.as_deref(),
+        window: inputs.window,
+        counts: &summary.counts,
+        per_type: &written.per_type,
+        findings: &written.per_rule,
+        projects: &written.projects,
+        rules: &inputs.rules,
+        warnings: &summary.warnings,
+        notes: &inputs.notes,
+        dir: written.writer.path(),
+    };
+    let mut out = written.writer.create(HTML_FILE)?;
+    html::render(&mut out, &page).map_err(|source| AuditError::Page {
+        file: HTML_FILE,
+        dir: written.writer.path().display().to_string(),
+        source,
+    })?;
+    drop(out);
+    written.writer.write_json(SUMMARY_FILE, &summary)?;
+    Ok(written.writer.commit()?)
 }
 
 /// What the walk gathered besides the rows it sent.
@@ -524,16 +555,14 @@ fn write_findings<W: std::io::Write>(
     Ok(())
 }
 
-/// The run's counts: assets per type, findings per rule and severity (zero for every series an
+/// The run's counts: assets, projects and users (per type in `per_asset_type`), findings per
+/// rule and severity (zero for every series an
 /// enabled rule can report, so the metric drops back to 0), severity totals, changes.
 fn counts(w: &Written, rules: &RuleSet) -> BTreeMap<String, u64> {
     let mut c = BTreeMap::new();
     c.insert("assets".to_string(), w.per_type.values().sum());
-    for t in [AssetType::Project, AssetType::User] {
-        c.insert(format!("asset:{}", t.as_str()), 0);
-    }
-    for (t, n) in &w.per_type {
-        c.insert(format!("asset:{}", t.as_str()), *n);
+    for (key, t) in [("projects", AssetType::Project), ("users", AssetType::User)] {
+        c.insert(key.to_string(), w.per_type.get(&t).copied().unwrap_or(0));
     }
     for (rule, sev) in rules.possible() {
         c.insert(finding_key(rule.as_str(), sev), 0);
