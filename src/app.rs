@@ -83,6 +83,7 @@ fn job_deps(config: &Config, core: &Core, reports: ReportRoot) -> JobDeps {
     JobDeps {
         api: core.api.clone(),
         management: core.management.clone(),
+        organisation_id: config.cognigy.organisation_id.clone(),
         reports,
         max_in_flight: config.cognigy.max_in_flight,
         metrics: core.metrics.clone(),

@@ -49,6 +49,8 @@ impl Env {
         JobDeps {
             api: self.stack.api.clone(),
             management: self.stack.management.clone(),
+            // Named as a configured install would: the quota checks use this organisation.
+            organisation_id: Some(self.sandbox.organisation_id()),
             reports: self.reports.clone(),
             max_in_flight: 8,
             metrics: self.stack.metrics.clone(),

@@ -700,9 +700,20 @@ pub enum OrganisationLookup {
 
 pub async fn fetch_organisation(
     management: &Management,
+    organisation_id: Option<&str>,
     gaps: &Gaps,
 ) -> Result<OrganisationLookup, ApiError> {
     match management.organisations().await {
+        // The configured organisation (the one the keys belong to), else the only one.
+        Ok(mut orgs) if organisation_id.is_some() => {
+            match orgs
+                .iter()
+                .position(|o| Some(o.id.as_str()) == organisation_id)
+            {
+                Some(i) => Ok(OrganisationLookup::Found(orgs.swap_remove(i))),
+                None => Ok(OrganisationLookup::Ambiguous(orgs.len())),
+            }
+        }
         Ok(mut orgs) if orgs.len() == 1 => Ok(OrganisationLookup::Found(orgs.remove(0))),
         Ok(orgs) => Ok(OrganisationLookup::Ambiguous(orgs.len())),
         Err(e) => match absence(&e) {

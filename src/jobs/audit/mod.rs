@@ -129,7 +129,7 @@ pub async fn run(
     // The organisation and the users first: the rules need quotas and disabled users.
     let gaps = Arc::new(Gaps::default());
     let (org, users) = tokio::try_join!(
-        inventory::fetch_organisation(&deps.management, &gaps),
+        inventory::fetch_organisation(&deps.management, deps.organisation_id.as_deref(), &gaps),
         inventory::fetch_users(&api, &gaps, concurrency),
     )?;
     let organisation = match org {
