@@ -11,6 +11,11 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::superkey::KeyState;
+
+/// Every value of the `outcome` label of `job_runs_total`.
+pub const JOB_OUTCOMES: [&str; 5] = ["success", "failed", "timed_out", "cancelled", "skipped"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RotationLabels {
     pub result: &'static str,
@@ -84,6 +89,7 @@ pub struct Metrics {
     pub job_last_success: Family<JobLabels, Gauge<f64, AtomicU64>>,
     pub job_running: Family<JobLabels, Gauge>,
     pub audit_findings: Family<FindingLabels, Gauge>,
+    pub start_time: Gauge<f64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -115,7 +121,9 @@ impl Metrics {
             job_last_success: Family::default(),
             job_running: Family::default(),
             audit_findings: Family::default(),
+            start_time: Gauge::default(),
         };
+        m.start_time.set(crate::superkey::unix(std::time::SystemTime::now()));
         let r = &mut m.registry;
         r.register(
             "build",
@@ -189,7 +197,37 @@ impl Metrics {
             "Findings of the latest successful asset-audit run by rule and severity",
             m.audit_findings.clone(),
         );
+        r.register(
+            "start_time_seconds",
+            "Unix time at which this process started",
+            m.start_time.clone(),
+        );
         m
+    }
+
+    /// Creates the series of `job` that dashboards and alerts expect before its first run:
+    /// `job_running` and `job_runs_total` for every outcome, at 0. Existing values are kept.
+    pub fn precreate_job(&self, job: &str) {
+        // The guards only hold the family's read lock: release them at once.
+        drop(self.job_running.get_or_create(&JobLabels {
+            job: job.to_string(),
+        }));
+        for outcome in JOB_OUTCOMES {
+            drop(self.job_runs.get_or_create(&JobOutcomeLabels {
+                job: job.to_string(),
+                outcome: outcome.to_string(),
+            }));
+        }
+    }
+
+    /// Sets the key gauges from a keeper snapshot. Called at scrape time, so that
+    /// `superkey_usable` drops to 0 when a key lapses even if nothing else happened.
+    pub fn set_key_state(&self, state: &KeyState) {
+        self.superkey_usable.set(i64::from(state.usable));
+        self.superkey_generation
+            .set(i64::try_from(state.generation).unwrap_or(i64::MAX));
+        self.superkey_created.set(state.created_unix);
+        self.superkey_expiration.set(state.expires_unix);
     }
 
     /// OpenMetrics text exposition of every family.
