@@ -105,7 +105,12 @@ pub fn readiness(key: &KeyState, draining: bool) -> Result<(), String> {
     if key.usable {
         return Ok(());
     }
-    match (&key.last_error, key.generation) {
+    // `last_error` is kept after a success; only a failure since then explains the state.
+    let failing = key
+        .last_error
+        .as_ref()
+        .filter(|_| key.consecutive_failures > 0);
+    match (failing, key.generation) {
         (Some(error), _) => Err(format!("no usable Super API-Key: {}", error.message)),
         (None, 0) => Err("starting: no Super API-Key yet".to_string()),
         (None, generation) => Err(format!(
@@ -184,6 +189,14 @@ mod tests {
             Err("no usable Super API-Key: management API answered 503".to_string())
         );
         assert_eq!(readiness(&key(3, true, Some("old failure")), false), Ok(()));
+        // A failure before the last success does not explain a lapse.
+        let mut lapsed = key(3, false, Some("old failure"));
+        lapsed.consecutive_failures = 0;
+        assert!(
+            readiness(&lapsed, false)
+                .unwrap_err()
+                .contains("past its end of use")
+        );
         assert!(
             readiness(&key(3, false, None), false)
                 .unwrap_err()
