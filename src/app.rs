@@ -193,7 +193,7 @@ impl Daemon {
             .collect();
         tracing::info!(
             grace_s = grace.as_secs_f64(),
-            ?running,
+            running = %running.join(", "),
             "shutting down: readiness is 503, no new runs start, running jobs get the grace period"
         );
         self.scheduler.shutdown(grace).await;

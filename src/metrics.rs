@@ -123,7 +123,8 @@ impl Metrics {
             audit_findings: Family::default(),
             start_time: Gauge::default(),
         };
-        m.start_time.set(crate::superkey::unix(std::time::SystemTime::now()));
+        m.start_time
+            .set(crate::superkey::unix(std::time::SystemTime::now()));
         let r = &mut m.registry;
         r.register(
             "build",
@@ -281,5 +282,56 @@ mod tests {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn precreated_job_series_start_at_zero_and_keep_existing_values() {
+        let m = Metrics::new();
+        m.job_runs
+            .get_or_create(&JobOutcomeLabels {
+                job: "flows".into(),
+                outcome: "success".into(),
+            })
+            .inc();
+        m.precreate_job("flows");
+        m.precreate_job("audit");
+        let text = m.encode();
+        for line in [
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"success\"} 1",
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"skipped\"} 0",
+            "cognigy_warden_job_runs_total{job=\"audit\",outcome=\"timed_out\"} 0",
+            "cognigy_warden_job_running{job=\"audit\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn key_gauges_follow_the_key_state() {
+        let m = Metrics::new();
+        m.superkey_usable.set(1);
+        m.set_key_state(&KeyState {
+            generation: 7,
+            usable: false,
+            created_at: None,
+            expires_at: None,
+            usable_until: None,
+            next_rotation: None,
+            consecutive_failures: 2,
+            rotations_succeeded: 7,
+            rotations_failed: 2,
+            last_error: None,
+            created_unix: 1_800_000_000.5,
+            expires_unix: 1_800_000_900.5,
+        });
+        let text = m.encode();
+        for line in [
+            "cognigy_warden_superkey_usable 0\n",
+            "cognigy_warden_superkey_generation 7\n",
+            "cognigy_warden_superkey_created_timestamp_seconds 1800000000.5\n",
+            "cognigy_warden_superkey_expiration_timestamp_seconds 1800000900.5\n",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

@@ -101,8 +101,7 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -133,7 +132,8 @@ impl Admin {
     }
 
     async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn trigger(&self, job: &str, authorization: Option<&str>) -> Answer {
@@ -257,9 +257,7 @@ async fn probes_and_key_metrics_follow_the_key_life() {
     });
 
     // Usable.
-    admin
-        .wait_for("/readyz", 200, Duration::from_secs(5))
-        .await;
+    admin.wait_for("/readyz", 200, Duration::from_secs(5)).await;
     let key = daemon.keys().state();
     assert_eq!(key.generation, 1);
     let m = admin.metrics().await;
@@ -267,8 +265,14 @@ async fn probes_and_key_metrics_follow_the_key_life() {
     assert_eq!(sample(&m, "cognigy_warden_superkey_generation"), 1.0);
     let expiration = sample(&m, "cognigy_warden_superkey_expiration_timestamp_seconds");
     let created = sample(&m, "cognigy_warden_superkey_created_timestamp_seconds");
-    assert!((expiration - key.expires_unix).abs() < 1e-3, "{expiration} vs {key:?}");
-    assert!((created - key.created_unix).abs() < 1e-3, "{created} vs {key:?}");
+    assert!(
+        (expiration - key.expires_unix).abs() < 1e-3,
+        "{expiration} vs {key:?}"
+    );
+    assert!(
+        (created - key.created_unix).abs() < 1e-3,
+        "{created} vs {key:?}"
+    );
     assert!((expiration - created - 3.0).abs() < 1e-3);
     let status = admin.status().await;
     assert_eq!(
@@ -296,11 +300,17 @@ async fn probes_and_key_metrics_follow_the_key_life() {
     .await;
     let m = admin.metrics().await;
     assert_eq!(
-        sample(&m, "cognigy_warden_superkey_rotations_total{result=\"success\"}"),
+        sample(
+            &m,
+            "cognigy_warden_superkey_rotations_total{result=\"success\"}"
+        ),
         2.0
     );
     assert_eq!(
-        sample(&m, "cognigy_warden_superkey_rotations_total{result=\"failure\"}"),
+        sample(
+            &m,
+            "cognigy_warden_superkey_rotations_total{result=\"failure\"}"
+        ),
         1.0
     );
     assert_eq!(sample(&m, "cognigy_warden_superkey_generation"), 2.0);
@@ -316,9 +326,7 @@ async fn probes_and_key_metrics_follow_the_key_life() {
         management_outage: Some(true),
         ..Default::default()
     });
-    let lapsed = admin
-        .wait_for("/readyz", 503, Duration::from_secs(4))
-        .await;
+    let lapsed = admin.wait_for("/readyz", 503, Duration::from_secs(4)).await;
     assert!(
         lapsed.body.starts_with("no usable Super API-Key: ") && lapsed.body.len() > 30,
         "{}",
@@ -340,7 +348,9 @@ async fn probes_and_key_metrics_follow_the_key_life() {
         assert_eq!(status["ready"], false);
         assert_eq!(status["superkey"]["usable"], false);
         assert_eq!(status["superkey"]["last_error"]["status"], 503);
-        let message = status["superkey"]["last_error"]["message"].as_str().unwrap();
+        let message = status["superkey"]["last_error"]["message"]
+            .as_str()
+            .unwrap();
         assert!(message.contains("503"), "{message}");
         let reason = format!("no usable Super API-Key: {message}");
         assert_eq!(status["not_ready_reason"], reason.as_str());
@@ -356,9 +366,7 @@ async fn probes_and_key_metrics_follow_the_key_life() {
         management_outage: Some(false),
         ..Default::default()
     });
-    admin
-        .wait_for("/readyz", 200, Duration::from_secs(3))
-        .await;
+    admin.wait_for("/readyz", 200, Duration::from_secs(3)).await;
     let m = admin.metrics().await;
     assert_eq!(sample(&m, "cognigy_warden_superkey_usable"), 1.0);
     assert_eq!(sandbox.stats().requests_rejected_expired_key, 0);
@@ -376,9 +384,7 @@ async fn trigger_needs_the_token_follows_the_overlap_policy_and_status_tells_the
         .await
         .unwrap();
     let admin = Admin::new(daemon.admin_addr());
-    admin
-        .wait_for("/readyz", 200, Duration::from_secs(5))
-        .await;
+    admin.wait_for("/readyz", 200, Duration::from_secs(5)).await;
     let bearer = format!("Bearer {TOKEN}");
 
     // Authentication.
@@ -401,7 +407,12 @@ async fn trigger_needs_the_token_follows_the_overlap_policy_and_status_tells_the
     }
     let unknown = admin.trigger("nope", Some(&bearer)).await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    assert!(unknown.json()["message"].as_str().unwrap().contains("flows"));
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("flows")
+    );
 
     // A run that takes a while: the second trigger is skipped.
     sandbox.set_faults(FaultsPatch {
@@ -436,15 +447,30 @@ async fn trigger_needs_the_token_follows_the_overlap_policy_and_status_tells_the
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         let status = admin.status().await;
-        if !status["jobs"][0]["last_runs"].as_array().unwrap().is_empty() {
+        if !status["jobs"][0]["last_runs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
             break status;
         }
-        assert!(Instant::now() < deadline, "the run did not finish: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "the run did not finish: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
     // The shape of /status.
-    for field in ["version", "started_at", "draining", "ready", "live", "superkey", "jobs"] {
+    for field in [
+        "version",
+        "started_at",
+        "draining",
+        "ready",
+        "live",
+        "superkey",
+        "jobs",
+    ] {
         assert!(status.get(field).is_some(), "no {field} in {status}");
     }
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
@@ -469,7 +495,12 @@ async fn trigger_needs_the_token_follows_the_overlap_policy_and_status_tells_the
     assert_eq!(job["schedule"], YEARLY);
     assert_eq!(job["timezone"], "UTC");
     assert_eq!(job["kind"], "flows-inventory");
-    assert!(job["next_run"].as_str().unwrap().contains("-01-01T00:00:00"));
+    assert!(
+        job["next_run"]
+            .as_str()
+            .unwrap()
+            .contains("-01-01T00:00:00")
+    );
     assert!(job["running_since"].is_null());
     let run = &job["last_runs"][0];
     assert_eq!(run["id"], run_id.as_str());
@@ -483,19 +514,29 @@ async fn trigger_needs_the_token_follows_the_overlap_policy_and_status_tells_the
     let m = admin.metrics().await;
     assert_eq!(sample(&m, "cognigy_warden_job_running{job=\"flows\"}"), 0.0);
     assert_eq!(
-        sample(&m, "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"success\"}"),
+        sample(
+            &m,
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"success\"}"
+        ),
         1.0
     );
     assert_eq!(
-        sample(&m, "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"skipped\"}"),
+        sample(
+            &m,
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"skipped\"}"
+        ),
         1.0
     );
     assert!(
-        sample(&m, "cognigy_warden_job_last_success_timestamp_seconds{job=\"flows\"}")
-            >= rfc3339_unix(&run["started"]) as f64
+        sample(
+            &m,
+            "cognigy_warden_job_last_success_timestamp_seconds{job=\"flows\"}"
+        ) >= rfc3339_unix(&run["started"]) as f64
     );
     assert!(m.contains("cognigy_warden_job_duration_seconds_count{job=\"flows\"} 1"));
-    assert!(m.contains("cognigy_warden_api_requests_total{route=\"/new/v2.0/flows\",status=\"200\"}"));
+    assert!(
+        m.contains("cognigy_warden_api_requests_total{route=\"/new/v2.0/flows\",status=\"200\"}")
+    );
 
     daemon.stop().await;
     let seen = admin.everything_seen();
@@ -533,9 +574,7 @@ async fn draining_answers_503_while_a_running_job_gets_its_grace_and_finishes() 
         .await
         .unwrap();
     let admin = Admin::new(daemon.admin_addr());
-    admin
-        .wait_for("/readyz", 200, Duration::from_secs(5))
-        .await;
+    admin.wait_for("/readyz", 200, Duration::from_secs(5)).await;
     let bearer = format!("Bearer {TOKEN}");
     sandbox.set_faults(FaultsPatch {
         extra_latency_ms: Some(800),
@@ -544,9 +583,7 @@ async fn draining_answers_503_while_a_running_job_gets_its_grace_and_finishes() 
     assert_eq!(admin.trigger("flows", Some(&bearer)).await.status, 202);
 
     let stopping = tokio::spawn(daemon.stop());
-    let draining = admin
-        .wait_for("/readyz", 503, Duration::from_secs(2))
-        .await;
+    let draining = admin.wait_for("/readyz", 503, Duration::from_secs(2)).await;
     assert_eq!(draining.body, "shutting down\n");
     let refused = admin.trigger("flows", Some(&bearer)).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
@@ -585,9 +622,7 @@ async fn an_api_error_is_logged_once_with_route_status_and_trace_id() {
         .await
         .unwrap();
     let admin = Admin::new(daemon.admin_addr());
-    admin
-        .wait_for("/readyz", 200, Duration::from_secs(5))
-        .await;
+    admin.wait_for("/readyz", 200, Duration::from_secs(5)).await;
     // 404 is not retried: exactly one error answer.
     sandbox.set_faults(FaultsPatch {
         error_rate: Some(1.0),
@@ -601,7 +636,11 @@ async fn an_api_error_is_logged_once_with_route_status_and_trace_id() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         let status = admin.status().await;
-        if !status["jobs"][0]["last_runs"].as_array().unwrap().is_empty() {
+        if !status["jobs"][0]["last_runs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
             break status;
         }
         assert!(Instant::now() < deadline, "the run did not finish");

@@ -86,10 +86,12 @@ pub(super) async fn run(
             () = stop.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |mut req: axum::http::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let service = app
+            .clone()
+            .map_request(move |mut req: axum::http::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
         let stop = stop.clone();
         let header_read_timeout = limits.header_read_timeout;
         connections.spawn(async move {
@@ -99,7 +101,8 @@ pub(super) async fn run(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
                 .max_buf_size(MAX_HEAD_BYTES);
-            let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let conn =
+                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => log_connection_end(peer, result),

@@ -77,7 +77,9 @@ pub(super) async fn trigger(
                 job: name,
                 result: None,
                 run_id: None,
-                message: "send `Authorization: Bearer <token>` with the configured admin.trigger_token".into(),
+                message:
+                    "send `Authorization: Bearer <token>` with the configured admin.trigger_token"
+                        .into(),
             },
         );
         response.headers_mut().insert(
@@ -103,7 +105,12 @@ pub(super) async fn trigger(
                         .to_string(),
                 ),
             };
-            tracing::info!(%peer, job = %name, result = ?triggered.result, run = triggered.run_id.as_deref(), "job triggered over the admin API");
+            let result = match triggered.result {
+                TriggerResult::Started => "started",
+                TriggerResult::Queued => "queued",
+                TriggerResult::Skipped => "skipped",
+            };
+            tracing::info!(%peer, job = %name, result, run = triggered.run_id.as_deref(), "job triggered over the admin API");
             answer(
                 status,
                 TriggerAnswer {

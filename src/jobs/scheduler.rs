@@ -631,7 +631,12 @@ impl Inner {
         });
         drop(state);
         this.active.send_modify(|n| *n += 1);
-        tokio::spawn(Inner::run_loop(Arc::clone(this), index, trigger, id.clone()));
+        tokio::spawn(Inner::run_loop(
+            Arc::clone(this),
+            index,
+            trigger,
+            id.clone(),
+        ));
         Triggered {
             result: TriggerResult::Started,
             run_id: Some(id),
