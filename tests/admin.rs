@@ -694,7 +694,7 @@ async fn bare_admin(limits: ServerLimits) -> (admin::AdminServer, Stack, Sandbox
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_half_a_request_neither_blocks_livez_nor_keeps_its_connection() {
     let limits = ServerLimits {
-        header_read_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(2),
         ..ServerLimits::default()
     };
     let (server, _stack, _sandbox) = bare_admin(limits).await;
@@ -702,26 +702,31 @@ async fn a_client_sending_half_a_request_neither_blocks_livez_nor_keeps_its_conn
 
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /livez HT").await.unwrap();
+    let opened = Instant::now();
     // A few more that send nothing at all.
     let mut idle = Vec::new();
     for _ in 0..20 {
         idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
     }
-    let opened = Instant::now();
 
     let admin = Admin::new(addr);
     for _ in 0..3 {
         let live = admin.get("/livez").await;
         assert_eq!((live.status, live.body.as_str()), (200, "ok\n"));
     }
-    // Answered while the half request was still pending (it is closed after 1 s).
-    assert!(opened.elapsed() < Duration::from_secs(1));
+    // Those answers came while the half request was still pending: its connection is open
+    // and has received nothing.
+    let mut probe = [0u8; 64];
+    match slow.try_read(&mut probe) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the half request's connection is not pending: {other:?}"),
+    }
 
-    // The server closes the half request's connection after the header read timeout.
+    // The server closes it once the header read timeout has passed.
     let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(4), slow.read_to_end(&mut rest)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the half-sent request kept its connection");
-    assert!(opened.elapsed() >= Duration::from_millis(900));
+    assert!(opened.elapsed() >= Duration::from_millis(1900));
 
     // Too large a body, too large a head.
     let big = admin
@@ -742,6 +747,8 @@ async fn a_client_sending_half_a_request_neither_blocks_livez_nor_keeps_its_conn
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(4), huge_head.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
+    // 431, or a reset that swallowed it (the server closes with our excess bytes unread):
+    // never an answer to the request.
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
         "{answer}"
