@@ -670,8 +670,11 @@ async fn an_api_error_is_logged_once_with_route_status_and_trace_id() {
     assert!(!logs.contains(TOKEN));
 }
 
-/// A bare admin server (no jobs) with short limits.
-async fn bare_admin(limits: ServerLimits) -> (admin::AdminServer, Stack, Sandbox) {
+/// A bare admin server (no jobs) with the given limits and task registry.
+async fn bare_admin(
+    limits: ServerLimits,
+    liveness: admin::Liveness,
+) -> (admin::AdminServer, Stack, Sandbox) {
     let sandbox = sandbox(Duration::from_secs(600)).await;
     let stack = stack(&sandbox, short_settings(Duration::from_secs(600)));
     let scheduler = Scheduler::start(Vec::new(), Arc::new(NoopObserver), 5)
@@ -682,7 +685,8 @@ async fn bare_admin(limits: ServerLimits) -> (admin::AdminServer, Stack, Sandbox
         scheduler,
         stack.metrics.clone(),
         Default::default(),
-    );
+    )
+    .with_liveness(liveness);
     let config = AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..AdminConfig::default()
@@ -697,7 +701,7 @@ async fn a_client_sending_half_a_request_neither_blocks_livez_nor_keeps_its_conn
         header_read_timeout: Duration::from_secs(2),
         ..ServerLimits::default()
     };
-    let (server, _stack, _sandbox) = bare_admin(limits).await;
+    let (server, _stack, _sandbox) = bare_admin(limits, admin::Liveness::new()).await;
     let addr = server.local_addr();
 
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -759,4 +763,44 @@ async fn a_client_sending_half_a_request_neither_blocks_livez_nor_keeps_its_conn
         .await
         .expect("stop does not wait for idle connections");
     drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livez_answers_503_once_a_watched_task_dies_but_not_when_it_was_told_to_stop() {
+    let liveness = admin::Liveness::new();
+    let (server, _stack, _sandbox) = bare_admin(ServerLimits::default(), liveness.clone()).await;
+    let admin = Admin::new(server.local_addr());
+    assert_eq!(admin.get("/livez").await.status, 200);
+
+    // A task stopped on purpose is not a problem.
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    liveness
+        .watch("sender", tokio::spawn(async {}), stop)
+        .await
+        .unwrap();
+    assert_eq!(admin.get("/livez").await.status, 200);
+
+    // One that dies on its own is.
+    let (die, dies) = tokio::sync::oneshot::channel::<()>();
+    let watcher = liveness.watch(
+        "keeper",
+        tokio::spawn(async move {
+            let _ = dies.await;
+            panic!("keeper bug");
+        }),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    die.send(()).unwrap();
+    watcher.await.unwrap();
+    let dead = admin.get("/livez").await;
+    assert_eq!(dead.status, 503);
+    assert_eq!(dead.body, "task `keeper` panicked: keeper bug\n");
+    let status = admin.status().await;
+    assert_eq!(status["live"], false);
+    assert_eq!(
+        status["not_live_reason"],
+        "task `keeper` panicked: keeper bug"
+    );
+    server.stop().await;
 }

@@ -843,7 +843,12 @@ impl Inner {
             tokio::select! {
                 fired = fired_rx => {
                     if fired.is_err() {
-                        // The timer dropped the job without firing it (it is shutting down).
+                        // The timer dropped the job without firing it: expected only while
+                        // shutting down; otherwise the timer is gone and `/livez` says so.
+                        if !this.stop_drivers.is_cancelled() {
+                            entry.state().driver_died = true;
+                            tracing::error!(job = %name, "the cron timer dropped the job's next activation; the job is no longer scheduled");
+                        }
                         return;
                     }
                 }
@@ -864,5 +869,58 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Idle;
+
+    impl JobRunner for Idle {
+        fn run(&self, _ctx: RunContext) -> RunFuture {
+            Box::pin(async { Ok(RunReport::default()) })
+        }
+    }
+
+    /// Real time: the cron timer needs a second or two to show it no longer fires.
+    #[tokio::test]
+    async fn a_job_whose_cron_timer_no_longer_fires_is_reported_stalled() {
+        let spec = JobSpec {
+            name: "every-second".into(),
+            kind: "test".into(),
+            schedule: Schedule::parse("* * * * * *", chrono_tz::UTC).unwrap(),
+            overlap: Overlap::Skip,
+            timeout: Duration::from_secs(60),
+            jitter: Duration::ZERO,
+            run_on_start: false,
+            enabled: true,
+        };
+        let sched = Scheduler::start(vec![(spec, Arc::new(Idle))], Arc::new(NoopObserver), 5)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Firing every second, it is never overdue by more than a poll interval.
+        assert!(sched.stalled_jobs(Duration::from_secs(2)).is_empty());
+        assert!(!sched.history("every-second").is_empty());
+        // The timer stops under the scheduler's feet (not through `shutdown`).
+        let mut cron = sched.inner.cron.clone();
+        cron.shutdown().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while sched.stalled_jobs(Duration::from_secs(2)).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a timer that no longer fires went unnoticed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            sched.stalled_jobs(Duration::from_secs(2)),
+            vec!["every-second".to_string()]
+        );
+        // Once shut down on purpose, nothing is reported.
+        sched.shutdown(Duration::from_secs(1)).await;
+        assert!(sched.stalled_jobs(Duration::from_secs(2)).is_empty());
     }
 }
