@@ -69,6 +69,7 @@ pub fn demo_config(sandbox: &Sandbox, password: &str, opts: &DemoOptions) -> Con
             organisation_id: None,
             management_username: "warden".to_string(),
             management_password: SecretString::from(password.to_string()),
+            management_password_file: None,
             request_timeout: Duration::from_secs(10),
             max_in_flight: 8,
             ca_file: None,
@@ -184,11 +185,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                 alive = watch.changed() => {
                     if !alive { return; }
                     let s = keys.state();
+                    let now = crate::superkey::unix(std::time::SystemTime::now());
                     println!(
-                        "[key] generation {} created; expires {}, next rotation {}",
+                        "[key] generation {} created: expires in {:.0} s ({}), next rotation in {:.0} s; {} rotations, {} failed attempts so far",
                         s.generation,
+                        (s.expires_unix - now).max(0.0),
                         s.expires_at.as_deref().unwrap_or("?"),
-                        s.next_rotation.as_deref().unwrap_or("?"),
+                        (s.next_rotation_unix - now).max(0.0),
+                        s.rotations_succeeded.saturating_sub(1),
+                        s.rotations_failed,
                     );
                 }
                 _ = tick.tick() => {

@@ -691,6 +691,8 @@ async fn unknown_routes_and_methods_answer_json_problems() {
     )
     .await;
     assert_problem(&a, 405, 405);
+    let a = answer(http().delete(format!("{}/_sandbox/stats", sb.base_url()))).await;
+    assert_problem(&a, 405, 405);
 }
 
 #[tokio::test]
@@ -822,11 +824,11 @@ async fn mutation_routes_create_change_and_delete_items() {
     .await;
     assert_problem(&a, 400, 1000);
 
-    // Mutations count in no stats: only the key creation and the nine GETs above do.
+    // Mutations count in no stats: only the key creation and the eight GETs above do.
     let stats = stats_over_http(&sb).await;
     assert_eq!(
         (stats.requests_total, stats.management_requests),
-        (1 + 9, 1)
+        (1 + 8, 1)
     );
 }
 
@@ -1103,5 +1105,41 @@ async fn shutdown_stops_the_server() {
     let url = format!("{}/_sandbox/stats", sb.base_url());
     assert!(http().get(&url).send().await.is_ok());
     sb.shutdown().await;
+    assert!(reqwest::Client::new().get(&url).send().await.is_err());
+}
+
+/// The foreground mode serves until SIGTERM, then stops cleanly.
+#[cfg(unix)]
+#[tokio::test]
+async fn run_foreground_serves_until_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let opts = SandboxOptions {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        ..Default::default()
+    };
+    let task = tokio::spawn(cognigy_warden::sandbox::run_foreground(opts));
+    let url = format!("http://127.0.0.1:{port}/_sandbox/stats");
+    let mut up = false;
+    for _ in 0..200 {
+        if http().get(&url).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "the foreground sandbox never answered");
+    // SAFETY: sending a signal to our own process; run_foreground installed its handler before
+    // the server answered, so the signal is caught rather than terminating the test process.
+    let sent = unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let result = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("run_foreground returns after SIGTERM")
+        .expect("run_foreground does not panic");
+    assert!(result.is_ok(), "{result:?}");
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 }

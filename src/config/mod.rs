@@ -122,6 +122,8 @@ pub struct CognigyConfig {
     pub management_username: String,
     /// Read from `management_password_file` (trailing newlines trimmed) or given inline; never empty.
     pub management_password: SecretString,
+    /// The file the password was read from (`None` when it was given inline).
+    pub management_password_file: Option<PathBuf>,
     pub request_timeout: Duration,
     /// 1..=256.
     pub max_in_flight: usize,

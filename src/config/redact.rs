@@ -24,8 +24,11 @@ struct Cognigy {
     #[serde(skip_serializing_if = "Option::is_none")]
     organisation_id: Option<String>,
     management_username: String,
-    /// The value, from a file or inline, is never printed.
-    management_password: &'static str,
+    /// The file is shown; the value, from a file or inline, is never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    management_password_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    management_password: Option<&'static str>,
     request_timeout: String,
     max_in_flight: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +109,11 @@ pub(super) fn to_toml(config: &Config) -> String {
             base_url: c.base_url.to_string(),
             organisation_id: c.organisation_id.clone(),
             management_username: c.management_username.clone(),
-            management_password: REDACTED,
+            management_password_file: c
+                .management_password_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            management_password: c.management_password_file.is_none().then_some(REDACTED),
             request_timeout: human(c.request_timeout),
             max_in_flight: c.max_in_flight,
             ca_file: c.ca_file.as_ref().map(|p| p.display().to_string()),

@@ -567,11 +567,13 @@ impl Checker<'_> {
             let f = self.field(t, &p, "ca_file");
             self.optional(f, |c, f| c.ca_file(f))
         };
+        let (password, password_file) = password?;
         Some(CognigyConfig {
             base_url: base_url?,
             organisation_id: organisation_id?,
             management_username: management_username?,
-            management_password: password?.0?,
+            management_password: password?,
+            management_password_file: password_file,
             request_timeout: request_timeout?,
             max_in_flight: max_in_flight?,
             ca_file: ca_file?,

@@ -31,7 +31,16 @@ pub(crate) fn control_router(shared: Arc<Shared>) -> Router {
             "/_sandbox/assets/{kind}/{id}",
             patch(patch_item).delete(delete_item),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
+}
+
+async fn method_not_allowed(uri: Uri) -> Problem {
+    Problem::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed on {}", uri.path()),
+        uri.path(),
+    )
 }
 
 async fn stats(State(s): State<Arc<Shared>>) -> Response {

@@ -10,7 +10,8 @@
 //! - endpoints per project: `max(1, flows / 4)` (project 0: at least 2);
 //! - lexicons, snapshots, extensions, locales, playbooks, knowledge stores, AI agents:
 //!   1-3 each per project (project 0: exactly 3 each);
-//! - members: 0-4 per project (see below); audit events: 3-8 per project (project 0: 8).
+//! - members: 0-4 per project, plus at most one disabled user added so that the disabled-member
+//!   case exists (see below); audit events: 3-8 per project (project 0: 8).
 //!
 //! # Seeded audit cases
 //! Indices count in generation order over the whole organisation: `p` = project index, `u` = user
@@ -474,7 +475,7 @@ impl Generator {
                     self.rng.gen_range(0..20)
                 ),
                 description: format!("{label} integration"),
-                trusted_code: x % 4 == 0,
+                trusted_code: x.is_multiple_of(4),
                 created_at: last_changed - self.rng.gen_range(0..200) * DAY,
                 last_changed,
                 created_by: self.author(),
@@ -614,7 +615,7 @@ impl Generator {
     fn snapshot(&mut self) -> Snapshot {
         let s = self.snapshot_no;
         self.snapshot_no += 1;
-        let created_at = if s % 3 == 0 {
+        let created_at = if s.is_multiple_of(3) {
             self.days_ago(400..800)
         } else {
             self.days_ago(1..300)
@@ -770,7 +771,7 @@ mod tests {
         let org = OrganisationData::generate(7, 30, 13, NOW);
         assert_eq!(org.projects.len(), 30);
         assert_eq!(org.assets.len(), 30);
-        assert_eq!(org.users.len(), 15.max(8));
+        assert_eq!(org.users.len(), 15);
         for a in org.assets.values() {
             assert_eq!(a.flows.len(), 13);
             assert_eq!(a.endpoints.len(), 3);

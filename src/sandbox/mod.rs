@@ -215,13 +215,6 @@ impl Sandbox {
                 tracing::error!(error = %e, "sandbox server stopped with an error");
             }
         });
-        tracing::info!(
-            %addr,
-            organisation = %shared.organisation_id,
-            projects,
-            flows_per_project = flows,
-            "sandbox listening"
-        );
         Ok(Sandbox {
             shared,
             addr,
@@ -307,6 +300,8 @@ impl Drop for Sandbox {
 /// stdout, `sandbox listening on http://ADDR organisation ORGID user USERNAME` (flushed, so a
 /// benchmark can parse it), and never the password.
 pub async fn run_foreground(opts: SandboxOptions) -> anyhow::Result<()> {
+    // Installed before the server answers, so a signal sent once it is reachable is never lost.
+    let stop = StopSignal::install().context("installing the Ctrl-C/SIGTERM handlers")?;
     let listen = opts.listen;
     let sandbox = Sandbox::start(opts)
         .await
@@ -316,26 +311,54 @@ pub async fn run_foreground(opts: SandboxOptions) -> anyhow::Result<()> {
         writeln!(out, "{}", sandbox.listening_line())?;
         out.flush()?;
     }
-    wait_for_stop_signal()
-        .await
-        .context("waiting for Ctrl-C/SIGTERM")?;
+    // Logged only after the first stdout line, which benchmarks parse.
+    tracing::info!(
+        addr = %sandbox.addr(),
+        organisation = %sandbox.organisation_id(),
+        "sandbox listening"
+    );
+    stop.wait().await;
     tracing::info!("sandbox stopping");
     sandbox.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_stop_signal() -> io::Result<()> {
+/// Ctrl-C (SIGINT) or SIGTERM.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

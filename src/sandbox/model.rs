@@ -278,7 +278,7 @@ impl IdGen {
         self.counter += 1;
         // Advance the timestamp now and then so ids look like they were made over time; on
         // counter overflow it must advance to keep ids growing.
-        if self.counter % 16 == 0 || self.counter > 0xff_ffff {
+        if self.counter.is_multiple_of(16) || self.counter > 0xff_ffff {
             self.timestamp = self.timestamp.wrapping_add(1);
             if self.counter > 0xff_ffff {
                 self.counter = 0;

@@ -89,6 +89,8 @@ pub struct KeyState {
     pub created_unix: f64,
     #[serde(skip)]
     pub expires_unix: f64,
+    #[serde(skip)]
+    pub next_rotation_unix: f64,
 }
 
 /// The last creation failure, secret-free.
@@ -214,6 +216,7 @@ impl KeyHandle {
             last_error: p.last_error.clone(),
             created_unix: current.as_ref().map_or(0.0, |k| unix(k.created_wall)),
             expires_unix: current.as_ref().map_or(0.0, |k| unix(k.expires_wall)),
+            next_rotation_unix: p.next_rotation.map_or(0.0, unix),
         }
     }
 
@@ -237,7 +240,8 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-pub(crate) fn unix(t: SystemTime) -> f64 {
+/// Unix seconds of a wall-clock time.
+pub fn unix(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
