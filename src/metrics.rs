@@ -323,6 +323,7 @@ mod tests {
             last_error: None,
             created_unix: 1_800_000_000.5,
             expires_unix: 1_800_000_900.5,
+            next_rotation_unix: 1_800_000_600.5,
         });
         let text = m.encode();
         for line in [

@@ -49,6 +49,7 @@ fn config(sandbox: &Sandbox, reports: &Path, ttl: Duration, token: Option<&str>)
             organisation_id: None,
             management_username: USER.to_string(),
             management_password: SecretString::from(PASSWORD.to_string()),
+            management_password_file: None,
             request_timeout: Duration::from_secs(10),
             max_in_flight: 8,
             ca_file: None,

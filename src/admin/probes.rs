@@ -175,6 +175,7 @@ mod tests {
             }),
             created_unix: 0.0,
             expires_unix: 0.0,
+            next_rotation_unix: 0.0,
         }
     }
 
