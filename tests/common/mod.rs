@@ -56,6 +56,9 @@ pub fn http(sandbox: &Sandbox, max_in_flight: usize, metrics: Arc<Metrics>) -> H
     s.request_timeout = Duration::from_secs(10);
     s.retry_base = Duration::from_millis(100);
     s.retry_max = Duration::from_secs(1);
+    // Tests inject up to 20 % failures: 8 attempts make an exhausted request (0.2^8 per request)
+    // practically impossible, so the tests do not flake.
+    s.max_attempts = 8;
     Http::new(s, metrics).unwrap()
 }
 
