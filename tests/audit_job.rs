@@ -902,15 +902,6 @@ schedule = "0 30 6 * * *"
     assert_eq!(code, Some(3), "{stderr}");
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_leaves_nothing_behind_and_the_baseline_unchanged() {
     let env = env().await;

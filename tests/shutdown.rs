@@ -7,7 +7,7 @@ mod common;
 use cognigy_warden::sandbox::{FaultsPatch, Sandbox, SandboxOptions};
 use common::*;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -201,16 +201,6 @@ impl Drop for Warden {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Sorted entry names of `dir`.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 async fn wait_for_path(what: &str, within: Duration, check: impl Fn() -> bool, w: &Warden) {

@@ -69,7 +69,10 @@ impl Liveness {
             }
             let reason = match ended {
                 Ok(()) => "ended unexpectedly".to_string(),
-                Err(e) if e.is_panic() => format!("panicked: {}", panic_text(e.into_panic())),
+                Err(e) if e.is_panic() => format!(
+                    "panicked: {}",
+                    crate::jobs::scheduler::panic_message(e.into_panic())
+                ),
                 Err(_) => "was cancelled".to_string(),
             };
             tracing::error!(
@@ -84,16 +87,6 @@ impl Liveness {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
         // Inserts cannot panic half-way, so a poisoned map is still consistent.
         self.dead.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }
 

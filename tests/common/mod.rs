@@ -137,3 +137,13 @@ pub fn assert_no_secrets(what: &str, text: &str) {
         "{what} contains the password:\n{text}"
     );
 }
+
+/// Sorted entry names of `dir` (to check that a failed run left nothing behind).
+pub fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

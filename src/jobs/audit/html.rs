@@ -319,18 +319,11 @@ fn changes(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     writeln!(out, "</section>")
 }
 
-const PROJECT_COLUMNS: [AssetType; 10] = [
-    AssetType::Flow,
-    AssetType::Endpoint,
-    AssetType::Lexicon,
-    AssetType::Snapshot,
-    AssetType::Extension,
-    AssetType::Locale,
-    AssetType::Playbook,
-    AssetType::KnowledgeStore,
-    AssetType::AiAgent,
-    AssetType::Member,
-];
+/// The per-project asset types, in inventory order (the organisation, users and projects come
+/// first in [`AssetType::ALL`]).
+fn project_columns() -> &'static [AssetType] {
+    &AssetType::ALL[3..]
+}
 
 fn projects(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     writeln!(out, "<section><h2>Projects</h2>")?;
@@ -339,7 +332,7 @@ fn projects(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
         return Ok(());
     }
     write!(out, "<table><thead><tr><th>Project</th>")?;
-    for t in PROJECT_COLUMNS {
+    for t in project_columns() {
         write!(out, "<th class=\"num\">{}</th>", esc(t.plural()))?;
     }
     writeln!(
@@ -353,7 +346,7 @@ fn projects(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
             opt(&p.project_name),
             esc(&p.project_id)
         )?;
-        for t in PROJECT_COLUMNS {
+        for t in project_columns() {
             match p.assets.get(t.as_str()) {
                 Some(n) => write!(out, "<td class=\"num\">{n}</td>")?,
                 None => write!(out, "<td class=\"num zero\" title=\"not listed\">–</td>")?,
