@@ -83,6 +83,7 @@ fn job_deps(config: &Config, core: &Core, reports: ReportRoot) -> JobDeps {
     JobDeps {
         api: core.api.clone(),
         management: core.management.clone(),
+        organisation_id: config.cognigy.organisation_id.clone(),
         reports,
         max_in_flight: config.cognigy.max_in_flight,
         metrics: core.metrics.clone(),
@@ -103,12 +104,17 @@ fn prepare_reports(config: &Config) -> anyhow::Result<ReportRoot> {
 /// A running daemon: keeper, scheduler and admin server.
 pub struct Daemon {
     config: Config,
-    core: Core,
+    keys: KeyHandle,
+    /// Ends after the keeper task; a keeper that ends on its own is reported by `/livez`.
+    keeper: JoinHandle<()>,
     scheduler: jobs::Scheduler,
     admin: crate::admin::AdminServer,
     keeper_stop: CancellationToken,
     draining: CancellationToken,
 }
+
+/// How long the admin server may take to close its connections on stop.
+const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Daemon {
     /// Starts everything; `observer` sees job runs (the demo prints them).
@@ -118,21 +124,30 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let reports = prepare_reports(&config)?;
         let metrics = Arc::new(Metrics::new());
+        // Every job's series exist from the first scrape, before any run (and before
+        // `run_on_start` runs begin, so that nothing is overwritten).
+        for name in config.jobs.keys() {
+            metrics.precreate_job(name);
+        }
         let keeper_stop = CancellationToken::new();
         let core = start_core(&config, metrics.clone(), keeper_stop.clone())?;
         let deps = job_deps(&config, &core, reports);
         let scheduler = jobs::start(&config, deps, observer)
             .await
             .context("cannot start the job scheduler")?;
+        let liveness = crate::admin::Liveness::new();
+        let keeper = liveness.watch("keeper", core.keeper, keeper_stop.clone());
+        let keys = core.keys;
         let draining = CancellationToken::new();
         let admin = crate::admin::serve(
             &config.admin,
             crate::admin::AdminState::new(
-                core.keys.clone(),
+                keys.clone(),
                 scheduler.clone(),
                 metrics.clone(),
                 draining.clone(),
-            ),
+            )
+            .with_liveness(liveness),
         )
         .await?;
         tracing::info!(
@@ -143,7 +158,8 @@ impl Daemon {
         );
         Ok(Daemon {
             config,
-            core,
+            keys,
+            keeper,
             scheduler,
             admin,
             keeper_stop,
@@ -152,7 +168,7 @@ impl Daemon {
     }
 
     pub fn keys(&self) -> &KeyHandle {
-        &self.core.keys
+        &self.keys
     }
 
     pub fn scheduler(&self) -> &jobs::Scheduler {
@@ -163,28 +179,44 @@ impl Daemon {
         self.admin.local_addr()
     }
 
-    /// Graceful stop: readiness goes 503, no new runs start, running jobs get
-    /// `shutdown_grace` and are then cancelled (their reports discarded).
+    /// Graceful stop: readiness goes 503 at once, no new runs start, running jobs get
+    /// `shutdown_grace` and are then cancelled (their reports discarded); the admin server
+    /// answers (503 on `/readyz`) until the end.
     pub async fn stop(self) {
         self.draining.cancel();
         let grace = self.config.admin.shutdown_grace;
+        let running: Vec<String> = self
+            .scheduler
+            .status()
+            .into_iter()
+            .filter(|j| j.running_since.is_some())
+            .map(|j| j.name)
+            .collect();
         tracing::info!(
-            grace_s = grace.as_secs(),
-            "shutting down: no new runs, waiting for running jobs"
+            grace_s = grace.as_secs_f64(),
+            running = %running.join(", "),
+            "shutting down: readiness is 503, no new runs start, running jobs get the grace period"
         );
         self.scheduler.shutdown(grace).await;
         self.keeper_stop.cancel();
-        let _ = self.core.keeper.await;
-        self.admin.stop().await;
+        let _ = self.keeper.await;
+        if tokio::time::timeout(ADMIN_STOP_TIMEOUT, self.admin.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the admin server did not stop in time; leaving it");
+        }
         tracing::info!("stopped");
     }
 }
 
 /// The daemon until SIGTERM/SIGINT; a second signal exits at once.
 pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
-    let daemon = Daemon::start(config, None).await?;
+    // Signals are caught from the start, so that one arriving during start-up still stops
+    // gracefully.
     let signal = CancellationToken::new();
     crate::signals::spawn(signal.clone());
+    let daemon = Daemon::start(config, None).await?;
     signal.cancelled().await;
     daemon.stop().await;
     Ok(())

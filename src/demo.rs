@@ -107,9 +107,11 @@ impl JobObserver for PrintRuns {
         let secs = record.duration.as_secs_f64();
         match (&record.outcome, &record.report) {
             (Outcome::Success, Some(report)) => {
+                // Per-rule counters (`finding:<rule>:<severity>`) are in the report itself.
                 let counts: Vec<String> = report
                     .counts
                     .iter()
+                    .filter(|(k, _)| !k.contains(':'))
                     .map(|(k, v)| format!("{k} {v}"))
                     .collect();
                 let path = report
@@ -179,33 +181,39 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let printer = tokio::spawn(async move {
         let mut watch = keys.watch();
         let mut last_failures = 0;
+        let mut printed_generation = 0;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tokio::select! {
-                alive = watch.changed() => {
-                    if !alive { return; }
-                    let s = keys.state();
-                    let now = crate::superkey::unix(std::time::SystemTime::now());
-                    println!(
-                        "[key] generation {} created: expires in {:.0} s ({}), next rotation in {:.0} s; {} rotations, {} failed attempts so far",
-                        s.generation,
-                        (s.expires_unix - now).max(0.0),
-                        s.expires_at.as_deref().unwrap_or("?"),
-                        (s.next_rotation_unix - now).max(0.0),
-                        s.rotations_succeeded.saturating_sub(1),
-                        s.rotations_failed,
-                    );
-                }
-                _ = tick.tick() => {
-                    let s = keys.state();
-                    if s.consecutive_failures > last_failures
-                        && let Some(e) = &s.last_error
-                    {
-                        println!("[key] creation failed ({} in a row): {}", s.consecutive_failures, e.message);
-                    }
-                    last_failures = s.consecutive_failures;
-                }
+            let alive = tokio::select! {
+                alive = watch.changed() => alive,
+                _ = tick.tick() => true,
+            };
+            if !alive {
+                return;
             }
+            let s = keys.state();
+            if s.generation > printed_generation {
+                printed_generation = s.generation;
+                let now = crate::superkey::unix(std::time::SystemTime::now());
+                println!(
+                    "[key] generation {} created: expires in {:.0} s ({}), next rotation in {:.0} s; {} rotations, {} failed attempts so far",
+                    s.generation,
+                    (s.expires_unix - now).max(0.0),
+                    s.expires_at.as_deref().unwrap_or("?"),
+                    (s.next_rotation_unix - now).max(0.0),
+                    s.rotations_succeeded.saturating_sub(1),
+                    s.rotations_failed,
+                );
+            }
+            if s.consecutive_failures > last_failures
+                && let Some(e) = &s.last_error
+            {
+                println!(
+                    "[key] creation failed ({} in a row): {}",
+                    s.consecutive_failures, e.message
+                );
+            }
+            last_failures = s.consecutive_failures;
         }
     });
     match opts.duration {

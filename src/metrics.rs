@@ -11,6 +11,11 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::superkey::KeyState;
+
+/// Every value of the `outcome` label of `job_runs_total`.
+pub const JOB_OUTCOMES: [&str; 5] = ["success", "failed", "timed_out", "cancelled", "skipped"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RotationLabels {
     pub result: &'static str,
@@ -84,6 +89,7 @@ pub struct Metrics {
     pub job_last_success: Family<JobLabels, Gauge<f64, AtomicU64>>,
     pub job_running: Family<JobLabels, Gauge>,
     pub audit_findings: Family<FindingLabels, Gauge>,
+    pub start_time: Gauge<f64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -115,7 +121,10 @@ impl Metrics {
             job_last_success: Family::default(),
             job_running: Family::default(),
             audit_findings: Family::default(),
+            start_time: Gauge::default(),
         };
+        m.start_time
+            .set(crate::superkey::unix(std::time::SystemTime::now()));
         let r = &mut m.registry;
         r.register(
             "build",
@@ -189,7 +198,37 @@ impl Metrics {
             "Findings of the latest successful asset-audit run by rule and severity",
             m.audit_findings.clone(),
         );
+        r.register(
+            "start_time_seconds",
+            "Unix time at which this process started",
+            m.start_time.clone(),
+        );
         m
+    }
+
+    /// Creates the series of `job` that dashboards and alerts expect before its first run:
+    /// `job_running` and `job_runs_total` for every outcome, at 0. Existing values are kept.
+    pub fn precreate_job(&self, job: &str) {
+        // The guards only hold the family's read lock: release them at once.
+        drop(self.job_running.get_or_create(&JobLabels {
+            job: job.to_string(),
+        }));
+        for outcome in JOB_OUTCOMES {
+            drop(self.job_runs.get_or_create(&JobOutcomeLabels {
+                job: job.to_string(),
+                outcome: outcome.to_string(),
+            }));
+        }
+    }
+
+    /// Sets the key gauges from a keeper snapshot. Called at scrape time, so that
+    /// `superkey_usable` drops to 0 when a key lapses even if nothing else happened.
+    pub fn set_key_state(&self, state: &KeyState) {
+        self.superkey_usable.set(i64::from(state.usable));
+        self.superkey_generation
+            .set(i64::try_from(state.generation).unwrap_or(i64::MAX));
+        self.superkey_created.set(state.created_unix);
+        self.superkey_expiration.set(state.expires_unix);
     }
 
     /// OpenMetrics text exposition of every family.
@@ -243,5 +282,57 @@ mod tests {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn precreated_job_series_start_at_zero_and_keep_existing_values() {
+        let m = Metrics::new();
+        m.job_runs
+            .get_or_create(&JobOutcomeLabels {
+                job: "flows".into(),
+                outcome: "success".into(),
+            })
+            .inc();
+        m.precreate_job("flows");
+        m.precreate_job("audit");
+        let text = m.encode();
+        for line in [
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"success\"} 1",
+            "cognigy_warden_job_runs_total{job=\"flows\",outcome=\"skipped\"} 0",
+            "cognigy_warden_job_runs_total{job=\"audit\",outcome=\"timed_out\"} 0",
+            "cognigy_warden_job_running{job=\"audit\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn key_gauges_follow_the_key_state() {
+        let m = Metrics::new();
+        m.superkey_usable.set(1);
+        m.set_key_state(&KeyState {
+            generation: 7,
+            usable: false,
+            created_at: None,
+            expires_at: None,
+            usable_until: None,
+            next_rotation: None,
+            consecutive_failures: 2,
+            rotations_succeeded: 7,
+            rotations_failed: 2,
+            last_error: None,
+            created_unix: 1_800_000_000.5,
+            expires_unix: 1_800_000_900.5,
+            next_rotation_unix: 1_800_000_600.5,
+        });
+        let text = m.encode();
+        for line in [
+            "cognigy_warden_superkey_usable 0\n",
+            "cognigy_warden_superkey_generation 7\n",
+            "cognigy_warden_superkey_created_timestamp_seconds 1800000000.5\n",
+            "cognigy_warden_superkey_expiration_timestamp_seconds 1800000900.5\n",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

@@ -184,15 +184,6 @@ async fn injected_5xx_and_429_are_retried_and_counted_in_the_summary() {
     );
 }
 
-fn entries(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_or_cancelled_run_leaves_nothing_and_latest_unchanged() {
     let sandbox = sandbox(20, 10, Duration::from_secs(600)).await;

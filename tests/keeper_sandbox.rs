@@ -286,8 +286,8 @@ async fn injected_errors_and_rate_limits_are_retried_and_counted() {
         .unwrap();
     let stack = stack(&sandbox, short_settings(Duration::from_secs(600)));
     sandbox.set_faults(FaultsPatch {
-        error_rate: Some(0.2),
-        rate_limited_rate: Some(0.1),
+        error_rate: Some(0.15),
+        rate_limited_rate: Some(0.05),
         retry_after_s: Some(0),
         ..Default::default()
     });

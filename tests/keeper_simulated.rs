@@ -156,6 +156,7 @@ async fn a_long_outage_makes_callers_wait_and_a_key_returns_within_backoff_max()
     let settings = KeeperSettings::default();
     let (source, keys, _shutdown) = start(settings.clone());
     keys.lease().await;
+    let usable_until = keys.state().usable_until.expect("a key is held");
     source.down.store(true, Ordering::SeqCst);
     // Past the usable window (870 s) with the API still down.
     tokio::time::sleep(Duration::from_secs(900)).await;
@@ -164,6 +165,8 @@ async fn a_long_outage_makes_callers_wait_and_a_key_returns_within_backoff_max()
     let state = keys.state();
     assert!(!state.usable);
     assert!(state.consecutive_failures >= 10);
+    // The lapsed key's end of use is reported as it was, not as "now".
+    assert_eq!(state.usable_until.as_deref(), Some(usable_until.as_str()));
     // Callers wait rather than get a stale key.
     assert!(
         tokio::time::timeout(Duration::from_secs(60), keys.lease())

@@ -30,6 +30,8 @@ const HISTORY_LEN: usize = 20;
 pub struct JobDeps {
     pub api: Api,
     pub management: Arc<Management>,
+    /// `cognigy.organisation_id` when configured (else the only organisation is used).
+    pub organisation_id: Option<String>,
     pub reports: ReportRoot,
     pub max_in_flight: usize,
     pub metrics: Arc<Metrics>,

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand::Rng;
 use serde::{Serialize, Serializer};
@@ -205,6 +206,9 @@ impl fmt::Display for Outcome {
 /// One finished run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
+    /// The run identifier handed out when the run was started or queued (see
+    /// [`Scheduler::trigger_run`]); unrelated to the report's own `run_id`.
+    pub id: String,
     pub job: String,
     pub trigger: Trigger,
     pub started: DateTime<Utc>,
@@ -245,6 +249,19 @@ pub enum TriggerResult {
     Skipped,
 }
 
+/// What [`Scheduler::trigger_run`] did, with the identifier of the run it started or queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Triggered {
+    pub result: TriggerResult,
+    /// The run's identifier (it reappears as [`RunRecord::id`]); `None` when skipped.
+    pub run_id: Option<String>,
+}
+
+/// A fresh, unique run identifier.
+fn new_run_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// A job's state as shown by `/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
@@ -259,7 +276,11 @@ pub struct JobStatus {
     /// When the current run was dispatched (its jitter delay counts as running).
     pub running_since: Option<DateTime<Utc>>,
     pub running_trigger: Option<Trigger>,
+    /// Identifier of the run in progress.
+    pub running_id: Option<String>,
     pub queued: bool,
+    /// Identifier of the run waiting behind it (`queue-one`).
+    pub queued_id: Option<String>,
     /// Activations and triggers skipped because of the overlap policy, since start.
     pub skipped_total: u64,
     pub last_skipped: Option<DateTime<Utc>>,
@@ -327,15 +348,18 @@ struct JobEntry {
 #[derive(Default)]
 struct JobState {
     running: Option<Running>,
-    queued: Option<Trigger>,
+    queued: Option<(Trigger, String)>,
     next_run: Option<DateTime<Utc>>,
     skipped_total: u64,
     last_skipped: Option<DateTime<Utc>>,
     /// Newest at the back.
     history: VecDeque<RunRecord>,
+    /// The job's timer driver ended abnormally (see [`Scheduler::stalled_jobs`]).
+    driver_died: bool,
 }
 
 struct Running {
+    id: String,
     since: DateTime<Utc>,
     trigger: Trigger,
 }
@@ -420,11 +444,41 @@ impl Scheduler {
 
     /// Starts a run of `job` now (disabled jobs too), subject to its overlap policy.
     pub fn trigger(&self, job: &str) -> Result<TriggerResult, SchedulerError> {
+        self.trigger_run(job).map(|t| t.result)
+    }
+
+    /// Like [`Scheduler::trigger`], also naming the run that was started or queued.
+    pub fn trigger_run(&self, job: &str) -> Result<Triggered, SchedulerError> {
         let index = self.inner.index_of(job)?;
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(SchedulerError::ShuttingDown { name: job.into() });
         }
         Ok(Inner::dispatch(&self.inner, index, Trigger::Manual))
+    }
+
+    /// Jobs whose cron timer no longer fires: an enabled job whose armed activation is more
+    /// than `tolerance` in the past, or whose timer driver ended without a shutdown. Empty
+    /// while healthy and after `shutdown`. For the liveness probe.
+    pub fn stalled_jobs(&self, tolerance: Duration) -> Vec<String> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let overdue_before = chrono::Duration::from_std(tolerance)
+            .ok()
+            .and_then(|t| Utc::now().checked_sub_signed(t));
+        self.inner
+            .jobs
+            .iter()
+            .filter(|entry| {
+                let state = entry.state();
+                let overdue = match (state.next_run, overdue_before) {
+                    (Some(next), Some(before)) => next < before,
+                    _ => false,
+                };
+                state.driver_died || overdue
+            })
+            .map(|entry| entry.spec.name.clone())
+            .collect()
     }
 
     /// Every job, in configuration order.
@@ -446,7 +500,9 @@ impl Scheduler {
                     next_run: if stopping { None } else { state.next_run },
                     running_since: state.running.as_ref().map(|r| r.since),
                     running_trigger: state.running.as_ref().map(|r| r.trigger),
+                    running_id: state.running.as_ref().map(|r| r.id.clone()),
                     queued: state.queued.is_some(),
+                    queued_id: state.queued.as_ref().map(|(_, id)| id.clone()),
                     skipped_total: state.skipped_total,
                     last_skipped: state.last_skipped,
                     last_runs: state.history.iter().rev().cloned().collect(),
@@ -488,7 +544,7 @@ impl Scheduler {
         for entry in &inner.jobs {
             let mut state = entry.state();
             state.next_run = None;
-            if let Some(trigger) = state.queued.take() {
+            if let Some((trigger, _)) = state.queued.take() {
                 tracing::info!(job = %entry.spec.name, %trigger, "shutting down: dropping queued run");
             }
         }
@@ -538,43 +594,62 @@ impl Inner {
     }
 
     /// Starts, queues or skips a run of job `index` according to its overlap policy.
-    fn dispatch(this: &Arc<Inner>, index: usize, trigger: Trigger) -> TriggerResult {
+    fn dispatch(this: &Arc<Inner>, index: usize, trigger: Trigger) -> Triggered {
+        let skipped = Triggered {
+            result: TriggerResult::Skipped,
+            run_id: None,
+        };
         let entry = &this.jobs[index];
         let name = &entry.spec.name;
         let mut state = entry.state();
         if this.stopping.load(Ordering::SeqCst) {
-            return TriggerResult::Skipped;
+            return skipped;
         }
         if let Some(running) = &state.running {
             let running_since = running.since;
             if entry.spec.overlap == Overlap::QueueOne && state.queued.is_none() {
-                state.queued = Some(trigger);
-                tracing::info!(job = %name, %trigger, %running_since, "job is running: run queued");
-                return TriggerResult::Queued;
+                let id = new_run_id();
+                state.queued = Some((trigger, id.clone()));
+                tracing::info!(job = %name, %trigger, run = %id, %running_since, "job is running: run queued");
+                return Triggered {
+                    result: TriggerResult::Queued,
+                    run_id: Some(id),
+                };
             }
             state.skipped_total += 1;
             state.last_skipped = Some(Utc::now());
             drop(state);
             tracing::warn!(job = %name, %trigger, %running_since, overlap = %entry.spec.overlap, "job is still running: run skipped");
             observe("run_skipped", || this.observer.run_skipped(name));
-            return TriggerResult::Skipped;
+            return skipped;
         }
+        let id = new_run_id();
         state.running = Some(Running {
+            id: id.clone(),
             since: Utc::now(),
             trigger,
         });
         drop(state);
         this.active.send_modify(|n| *n += 1);
-        tokio::spawn(Inner::run_loop(Arc::clone(this), index, trigger));
-        TriggerResult::Started
+        tokio::spawn(Inner::run_loop(
+            Arc::clone(this),
+            index,
+            trigger,
+            id.clone(),
+        ));
+        Triggered {
+            result: TriggerResult::Started,
+            run_id: Some(id),
+        }
     }
 
     /// Runs job `index` once, then its queued run if any; leaves the job idle.
-    async fn run_loop(this: Arc<Inner>, index: usize, first: Trigger) {
+    async fn run_loop(this: Arc<Inner>, index: usize, first: Trigger, first_id: String) {
         let entry = &this.jobs[index];
         let mut trigger = first;
+        let mut id = first_id;
         loop {
-            let record = Inner::run_once(&this, entry, trigger).await;
+            let record = Inner::run_once(&this, entry, trigger, id).await;
             let next = {
                 let mut state = entry.state();
                 if this.history_len > 0 {
@@ -584,12 +659,13 @@ impl Inner {
                     state.history.push_back(record.clone());
                 }
                 match state.queued.take() {
-                    Some(queued) if !this.stopping.load(Ordering::SeqCst) => {
+                    Some((queued, queued_id)) if !this.stopping.load(Ordering::SeqCst) => {
                         state.running = Some(Running {
+                            id: queued_id.clone(),
                             since: Utc::now(),
                             trigger: queued,
                         });
-                        Some(queued)
+                        Some((queued, queued_id))
                     }
                     _ => {
                         state.running = None;
@@ -599,7 +675,10 @@ impl Inner {
             };
             observe("run_finished", || this.observer.run_finished(&record));
             match next {
-                Some(queued) => trigger = queued,
+                Some((queued, queued_id)) => {
+                    trigger = queued;
+                    id = queued_id;
+                }
                 None => break,
             }
         }
@@ -607,7 +686,12 @@ impl Inner {
     }
 
     /// One run: jitter, then the runner in its own task, bounded by the timeout and shutdown.
-    async fn run_once(this: &Arc<Inner>, entry: &JobEntry, trigger: Trigger) -> RunRecord {
+    async fn run_once(
+        this: &Arc<Inner>,
+        entry: &JobEntry,
+        trigger: Trigger,
+        id: String,
+    ) -> RunRecord {
         let spec = &entry.spec;
         let span = tracing::info_span!("job_run", job = %spec.name, %trigger);
         let cancel = this.cancel_runs.child_token();
@@ -625,6 +709,7 @@ impl Inner {
                     let now = Utc::now();
                     tracing::info!(parent: &span, "cancelled before it started");
                     return RunRecord {
+                        id,
                         job: spec.name.clone(),
                         trigger,
                         started: now,
@@ -641,7 +726,7 @@ impl Inner {
         let started = Utc::now();
         let clock = tokio::time::Instant::now();
         observe("run_started", || this.observer.run_started(&spec.name));
-        tracing::info!(parent: &span, "job run started");
+        tracing::info!(parent: &span, run = %id, "job run started");
         let ctx = RunContext {
             job: spec.name.clone(),
             trigger,
@@ -677,10 +762,11 @@ impl Inner {
         let finished = Utc::now();
         match (&outcome, &error) {
             (Outcome::Success, _) => {
-                tracing::info!(parent: &span, duration_ms = duration.as_millis() as u64, "job run succeeded")
+                tracing::info!(parent: &span, run = %id, duration_ms = duration.as_millis() as u64, "job run succeeded")
             }
             (_, error) => tracing::warn!(
                 parent: &span,
+                run = %id,
                 %outcome,
                 error = error.as_deref().unwrap_or(""),
                 duration_ms = duration.as_millis() as u64,
@@ -688,6 +774,7 @@ impl Inner {
             ),
         }
         RunRecord {
+            id,
             job: spec.name.clone(),
             trigger,
             started,
@@ -702,8 +789,16 @@ impl Inner {
     /// Keeps one tokio-cron-scheduler one-shot armed for the job's next activation and
     /// dispatches a `Schedule` run each time it fires, until shutdown.
     async fn drive(this: Arc<Inner>, index: usize) {
-        Inner::drive_until_stopped(&this, index).await;
-        this.jobs[index].state().next_run = None;
+        let driven = AssertUnwindSafe(Inner::drive_until_stopped(&this, index))
+            .catch_unwind()
+            .await;
+        let entry = &this.jobs[index];
+        if let Err(panic) = driven {
+            // Reported by the liveness probe through `stalled_jobs`.
+            entry.state().driver_died = true;
+            tracing::error!(job = %entry.spec.name, panic = %panic_message(panic), "the job's timer driver panicked; the job is no longer scheduled");
+        }
+        entry.state().next_run = None;
     }
 
     async fn drive_until_stopped(this: &Arc<Inner>, index: usize) {
@@ -748,7 +843,12 @@ impl Inner {
             tokio::select! {
                 fired = fired_rx => {
                     if fired.is_err() {
-                        // The timer dropped the job without firing it (it is shutting down).
+                        // The timer dropped the job without firing it: expected only while
+                        // shutting down; otherwise the timer is gone and `/livez` says so.
+                        if !this.stop_drivers.is_cancelled() {
+                            entry.state().driver_died = true;
+                            tracing::error!(job = %name, "the cron timer dropped the job's next activation; the job is no longer scheduled");
+                        }
                         return;
                     }
                 }
@@ -762,12 +862,66 @@ impl Inner {
     }
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+/// The text of a panic payload (a `&str` or `String` message), for logs and probes.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Idle;
+
+    impl JobRunner for Idle {
+        fn run(&self, _ctx: RunContext) -> RunFuture {
+            Box::pin(async { Ok(RunReport::default()) })
+        }
+    }
+
+    /// Real time: the cron timer needs a second or two to show it no longer fires.
+    #[tokio::test]
+    async fn a_job_whose_cron_timer_no_longer_fires_is_reported_stalled() {
+        let spec = JobSpec {
+            name: "every-second".into(),
+            kind: "test".into(),
+            schedule: Schedule::parse("* * * * * *", chrono_tz::UTC).unwrap(),
+            overlap: Overlap::Skip,
+            timeout: Duration::from_secs(60),
+            jitter: Duration::ZERO,
+            run_on_start: false,
+            enabled: true,
+        };
+        let sched = Scheduler::start(vec![(spec, Arc::new(Idle))], Arc::new(NoopObserver), 5)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Firing every second, it is never overdue by more than a poll interval.
+        assert!(sched.stalled_jobs(Duration::from_secs(2)).is_empty());
+        assert!(!sched.history("every-second").is_empty());
+        // The timer stops under the scheduler's feet (not through `shutdown`).
+        let mut cron = sched.inner.cron.clone();
+        cron.shutdown().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while sched.stalled_jobs(Duration::from_secs(2)).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a timer that no longer fires went unnoticed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            sched.stalled_jobs(Duration::from_secs(2)),
+            vec!["every-second".to_string()]
+        );
+        // Once shut down on purpose, nothing is reported.
+        sched.shutdown(Duration::from_secs(1)).await;
+        assert!(sched.stalled_jobs(Duration::from_secs(2)).is_empty());
     }
 }

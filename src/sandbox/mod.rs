@@ -88,7 +88,8 @@ pub struct SandboxOptions {
     /// A list route that answers 404 (e.g. `aiagents`); repeatable.
     #[arg(long = "disable-route")]
     pub disabled_routes: Vec<String>,
-    /// Unix seconds used as "now" for generated timestamps (default: the wall clock at start).
+    /// Unix seconds used as "now" for generated timestamps (default: the wall clock at start,
+    /// truncated to the hour, so sandboxes started within the same hour hold identical data).
     #[arg(long)]
     pub now: Option<i64>,
 }
@@ -178,7 +179,7 @@ impl Sandbox {
         let disabled = opts
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let now = opts.now.unwrap_or_else(unix_now);
+        let now = opts.now.unwrap_or_else(|| unix_now() / 3600 * 3600);
         let (seed, projects, flows) = (opts.seed, opts.projects, opts.flows_per_project);
         // Large organisations take a moment to build: keep that off the async workers.
         let data = tokio::task::spawn_blocking(move || {

@@ -194,6 +194,7 @@ impl Keeper {
             key: issued.key,
             usable_until: sent_at + usable_for,
             created_wall: sent_wall,
+            usable_until_wall: sent_wall + usable_for,
             expires_wall: sent_wall + ttl,
         };
         self.metrics.superkey_generation.set(generation as i64);

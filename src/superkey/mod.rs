@@ -66,6 +66,7 @@ pub(crate) struct ActiveKey {
     /// After this instant the key is never handed out.
     pub usable_until: Instant,
     pub created_wall: SystemTime,
+    pub usable_until_wall: SystemTime,
     pub expires_wall: SystemTime,
 }
 
@@ -199,10 +200,7 @@ impl KeyHandle {
             .progress
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let usable_wall = current.as_ref().map(|k| {
-            let left = k.usable_until.saturating_duration_since(Instant::now());
-            SystemTime::now() + left
-        });
+        let usable_wall = current.as_ref().map(|k| k.usable_until_wall);
         KeyState {
             generation: current.as_ref().map_or(0, |k| k.generation),
             usable,

@@ -56,6 +56,9 @@ pub fn http(sandbox: &Sandbox, max_in_flight: usize, metrics: Arc<Metrics>) -> H
     s.request_timeout = Duration::from_secs(10);
     s.retry_base = Duration::from_millis(100);
     s.retry_max = Duration::from_secs(1);
+    // Tests inject up to 20 % failures: 8 attempts make an exhausted request (0.2^8 per request)
+    // practically impossible, so the tests do not flake.
+    s.max_attempts = 8;
     Http::new(s, metrics).unwrap()
 }
 
@@ -133,4 +136,14 @@ pub fn assert_no_secrets(what: &str, text: &str) {
         !text.contains(PASSWORD),
         "{what} contains the password:\n{text}"
     );
+}
+
+/// Sorted entry names of `dir` (to check that a failed run left nothing behind).
+pub fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
