@@ -491,7 +491,10 @@ async fn default_rules_find_exactly_the_seeded_cases_and_the_files_agree() {
     assert_eq!(records.len(), jsonl.len());
     for (record, line) in records.iter().zip(&jsonl) {
         for (i, column) in audit::FINDING_COLUMNS.iter().enumerate() {
-            assert_eq!(&record[i], line[column].as_str().unwrap_or(""), "{column}");
+            // The CSV guards formula-like values (e.g. `@cognigy/...`) with a leading `'`.
+            let want =
+                cognigy_warden::report::neutralize_formula(line[column].as_str().unwrap_or(""));
+            assert_eq!(&record[i], want.as_ref(), "{column}");
         }
     }
     // The first run has nothing to compare with.

@@ -287,6 +287,37 @@ fn csv_quotes_commas_quotes_and_newlines() {
 }
 
 #[test]
+fn csv_fields_that_would_start_a_formula_are_made_inert() {
+    let mut out = Vec::new();
+    let mut csv = CsvWriter::new(&mut out, "findings.csv", &["name", "note"]).expect("header");
+    csv.write_record(&["=HYPERLINK(\"http://x\")", "+1"])
+        .expect("row");
+    #[derive(Serialize)]
+    struct Row<'a> {
+        name: &'a str,
+        note: Option<&'a str>,
+    }
+    csv.serialize(&Row {
+        name: "@SUM(A1)",
+        note: Some("-2 days"),
+    })
+    .expect("row");
+    csv.serialize(&Row {
+        name: "Order Status",
+        note: None,
+    })
+    .expect("row");
+    csv.finish().expect("finish");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "name,note\n\
+         \"'=HYPERLINK(\"\"http://x\"\")\",'+1\n\
+         '@SUM(A1),'-2 days\n\
+         Order Status,\n"
+    );
+}
+
+#[test]
 fn json_lines_write_one_compact_object_per_line() {
     let mut out = Vec::new();
     let mut jsonl = JsonLinesWriter::new(&mut out, "findings.jsonl");

@@ -11,7 +11,7 @@
 
 mod writers;
 
-pub use writers::{CsvWriter, JsonLinesWriter, write_json_pretty};
+pub use writers::{CsvWriter, JsonLinesWriter, neutralize_formula, write_json_pretty};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};

@@ -56,11 +56,34 @@ impl<W: Write> JsonLinesWriter<W> {
 /// CSV with a header row and RFC 4180 quoting (fields with commas, quotes or line breaks are
 /// quoted, quotes doubled); records end with `\n`. Every record must have as many fields as the
 /// header.
+///
+/// The files are opened by auditors in spreadsheets and hold names that any Cognigy user can
+/// choose, so a field that a spreadsheet would evaluate as a formula (starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return) is written with a leading `'`, the usual guard against
+/// CSV formula injection. The JSON Lines files keep every value verbatim.
 pub struct CsvWriter<W: Write> {
     out: csv::Writer<W>,
     file: String,
     columns: usize,
     rows: u64,
+    /// One serialised row, re-read as fields (reused between rows).
+    scratch: Vec<u8>,
+    record: csv::StringRecord,
+}
+
+fn as_bytes(field: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, [u8]> {
+    match field {
+        std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+    }
+}
+
+/// `field`, made inert for spreadsheets when it would start a formula.
+pub fn neutralize_formula(field: &str) -> std::borrow::Cow<'_, str> {
+    match field.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{field}").into(),
+        _ => field.into(),
+    }
 }
 
 impl<W: Write> CsvWriter<W> {
@@ -75,6 +98,8 @@ impl<W: Write> CsvWriter<W> {
             file: file.into(),
             columns: header.len(),
             rows: 0,
+            scratch: Vec::new(),
+            record: csv::StringRecord::new(),
         };
         writer
             .out
@@ -99,7 +124,9 @@ impl<W: Write> CsvWriter<W> {
                 found: fields.len(),
             });
         }
-        self.out.write_record(fields).map_err(|e| self.err(e))?;
+        self.out
+            .write_record(fields.iter().map(|f| as_bytes(neutralize_formula(f))))
+            .map_err(|e| self.err(e))?;
         self.rows += 1;
         Ok(())
     }
@@ -108,7 +135,41 @@ impl<W: Write> CsvWriter<W> {
     /// wrong number of fields is an error after part of it was written: abandon the file (abort
     /// the run) then.
     pub fn serialize(&mut self, row: &impl Serialize) -> Result<(), ReportError> {
-        self.out.serialize(row).map_err(|e| self.err(e))?;
+        // Serialise into a scratch record first, so that every field passes the formula guard.
+        self.scratch.clear();
+        {
+            let mut one = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut self.scratch);
+            one.serialize(row).map_err(|e| ReportError::Csv {
+                file: self.file.clone(),
+                source: e,
+            })?;
+            one.flush().map_err(|e| ReportError::Csv {
+                file: self.file.clone(),
+                source: e.into(),
+            })?;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(self.scratch.as_slice());
+        self.record.clear();
+        reader
+            .read_record(&mut self.record)
+            .map_err(|e| self.err(e))?;
+        if self.record.len() != self.columns {
+            return Err(ReportError::CsvColumns {
+                file: self.file.clone(),
+                expected: self.columns,
+                found: self.record.len(),
+            });
+        }
+        self.out
+            .write_record(self.record.iter().map(|f| as_bytes(neutralize_formula(f))))
+            .map_err(|e| ReportError::Csv {
+                file: self.file.clone(),
+                source: e,
+            })?;
         self.rows += 1;
         Ok(())
     }
