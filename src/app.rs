@@ -55,14 +55,10 @@ pub fn start_core(
         config.cognigy.management_username.clone(),
         config.cognigy.management_password.clone(),
     ));
-    let source = ManagementKeySource::new(
-        Management::new(
-            http.clone(),
-            config.cognigy.management_username.clone(),
-            config.cognigy.management_password.clone(),
-        ),
-        config.cognigy.organisation_id.clone(),
-    );
+    // One management client: the keeper creates keys with it, the audit reads the
+    // organisation's quotas with it, and the key-route form it learnt is shared.
+    let source =
+        ManagementKeySource::new(management.clone(), config.cognigy.organisation_id.clone());
     let (keys, keeper) = superkey::spawn(
         Arc::new(source),
         keeper_settings(config),

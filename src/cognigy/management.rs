@@ -7,6 +7,7 @@ use crate::superkey::{IssuedKey, KeySource};
 use futures::future::BoxFuture;
 use reqwest::Method;
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::OnceCell;
 
@@ -179,12 +180,12 @@ fn is_unknown_organisation(p: &super::model::Problem) -> bool {
 /// The production [`KeySource`]: the management API, with the organisation id configured or
 /// discovered once (when the management user sees exactly one organisation).
 pub struct ManagementKeySource {
-    management: Management,
+    management: Arc<Management>,
     organisation: OnceCell<String>,
 }
 
 impl ManagementKeySource {
-    pub fn new(management: Management, organisation_id: Option<String>) -> Self {
+    pub fn new(management: Arc<Management>, organisation_id: Option<String>) -> Self {
         let organisation = OnceCell::new();
         if let Some(id) = organisation_id {
             let _ = organisation.set(id);

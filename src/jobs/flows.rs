@@ -169,11 +169,12 @@ pub async fn run(
             Either::Left((walked, _)) => walked,
             Either::Right(((), walk)) => walk.await,
         };
-    // Sending `Finish` (or not) decides between commit and discard in the writer thread.
-    let finish = match &walked {
-        Ok(()) => tx.send(Batch::Finish).await.is_ok(),
-        Err(_) => false,
-    };
+    // Sending `Finish` (or not) decides between commit and discard in the writer thread: the
+    // writer answers `Ok` only after it received `Finish`.
+    if walked.is_ok() {
+        // A failed send means the writer already ended with an error, returned below.
+        let _ = tx.send(Batch::Finish).await;
+    }
     drop(tx);
     let written = writer_task
         .await
@@ -184,11 +185,6 @@ pub async fn run(
         projects,
         total,
     } = written?;
-    if !finish {
-        return Err(FlowsError::Writer(
-            "the writer ended before the last row".into(),
-        ));
-    }
     let stats = api.stats();
     let finished = Utc::now();
     let mut counts = BTreeMap::new();

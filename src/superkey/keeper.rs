@@ -166,7 +166,6 @@ impl Keeper {
         if let Some(lapse) = lapse {
             tokio::select! {
                 _ = sleep_until(lapse) => {
-                    self.metrics.superkey_usable.set(0);
                     error!(generation = self.generation, "no usable Super API-Key: the last one reached its end of use and no new one could be created yet; requests wait");
                 }
                 _ = shutdown.cancelled() => return,
@@ -197,12 +196,8 @@ impl Keeper {
             usable_until_wall: sent_wall + usable_for,
             expires_wall: sent_wall + ttl,
         };
-        self.metrics.superkey_generation.set(generation as i64);
-        self.metrics.superkey_created.set(super::unix(sent_wall));
-        self.metrics
-            .superkey_expiration
-            .set(super::unix(sent_wall + ttl));
-        self.metrics.superkey_usable.set(1);
+        // The key gauges are derived from `KeyHandle::state()` at scrape time
+        // (`Metrics::set_key_state`); only the rotation counter is recorded here.
         self.metrics
             .superkey_rotations
             .get_or_create(&RotationLabels { result: "success" })

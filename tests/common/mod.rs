@@ -71,14 +71,7 @@ pub fn stack_with(sandbox: &Sandbox, settings: KeeperSettings, password: &str) -
         USER.to_string(),
         SecretString::from(password.to_string()),
     ));
-    let source = ManagementKeySource::new(
-        Management::new(
-            http.clone(),
-            USER.to_string(),
-            SecretString::from(password.to_string()),
-        ),
-        None,
-    );
+    let source = ManagementKeySource::new(management.clone(), None);
     let stop = CancellationToken::new();
     let (keys, _task) = superkey::spawn(Arc::new(source), settings, metrics.clone(), stop.clone());
     let api = Api::new(http, keys.clone());

@@ -162,6 +162,24 @@ fn read(dir: &Path) -> Result<(Entries, BTreeSet<String>), String> {
     Ok((entries, not_inventoried))
 }
 
+impl Change {
+    /// A change of `kind` to the asset `row` (keyed by type and id), without previous values.
+    fn of(kind: ChangeKind, (asset_type, asset_id): (String, String), row: &AssetRow) -> Change {
+        Change {
+            change: kind,
+            asset_type,
+            asset_id,
+            name: row.name.clone(),
+            project_id: row.project_id.clone(),
+            project_name: row.project_name.clone(),
+            last_changed: row.last_changed.clone(),
+            changed: Vec::new(),
+            previous_name: None,
+            previous_last_changed: None,
+        }
+    }
+}
+
 /// Compares the streamed current inventory with the baseline.
 #[derive(Debug)]
 pub struct ChangeTracker {
@@ -184,18 +202,7 @@ impl ChangeTracker {
             {
                 return None;
             }
-            return Some(Change {
-                change: ChangeKind::Created,
-                asset_type: key.0,
-                asset_id: key.1,
-                name: row.name.clone(),
-                project_id: row.project_id.clone(),
-                project_name: row.project_name.clone(),
-                last_changed: row.last_changed.clone(),
-                changed: Vec::new(),
-                previous_name: None,
-                previous_last_changed: None,
-            });
+            return Some(Change::of(ChangeKind::Created, key, row));
         };
         let mut changed = Vec::new();
         if prev.name != row.name {
@@ -208,16 +215,10 @@ impl ChangeTracker {
             return None;
         }
         Some(Change {
-            change: ChangeKind::Modified,
-            asset_type: key.0,
-            asset_id: key.1,
-            name: row.name.clone(),
-            project_id: row.project_id.clone(),
-            project_name: row.project_name.clone(),
-            last_changed: row.last_changed.clone(),
             changed,
             previous_name: prev.name,
             previous_last_changed: prev.last_changed,
+            ..Change::of(ChangeKind::Modified, key, row)
         })
     }
 
