@@ -2,7 +2,7 @@
 //! opens from disk and prints well. Every value from Cognigy is HTML-escaped.
 //!
 //! Findings and changes are streamed back from `findings.jsonl` and `changes.jsonl` of the run
-//! being written, one pass per group, and each group shows at most [`MAX_ROWS`] rows (the files
+//! being written, one pass per file, and each group shows at most [`MAX_ROWS`] rows (the files
 //! hold them all), so the page's memory and size stay bounded.
 
 use super::changes::{Change, ChangeKind};
@@ -166,7 +166,16 @@ pub fn render(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
 
 fn findings(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
     writeln!(out, "<section><h2>Findings</h2>")?;
-    let path = page.dir.join(FINDINGS_FILE);
+    // One pass over findings.jsonl: the first MAX_ROWS findings of each (severity, rule) group.
+    let mut shown_rows: std::collections::HashMap<(Severity, String), Vec<StoredFinding>> =
+        std::collections::HashMap::new();
+    for_each_line::<StoredFinding>(&page.dir.join(FINDINGS_FILE), |f| {
+        let rows = shown_rows.entry((f.severity, f.rule.clone())).or_default();
+        if rows.len() < MAX_ROWS {
+            rows.push(f);
+        }
+        Ok(true)
+    })?;
     let mut any = false;
     for severity in [Severity::Critical, Severity::Warning, Severity::Info] {
         let groups: Vec<(Rule, u64)> = page
@@ -200,11 +209,11 @@ fn findings(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
                 out,
                 "<table><thead><tr><th>Asset</th><th>Type</th><th>Project</th><th>Message</th><th>Id</th></tr></thead><tbody>"
             )?;
-            let mut shown = 0usize;
-            for_each_line::<StoredFinding>(&path, |f| {
-                if f.severity != severity || f.rule != rule.as_str() {
-                    return Ok(true);
-                }
+            let rows = shown_rows
+                .remove(&(severity, rule.as_str().to_string()))
+                .unwrap_or_default();
+            let shown = rows.len();
+            for f in rows {
                 writeln!(
                     out,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"id\">{}</td></tr>",
@@ -214,9 +223,7 @@ fn findings(out: &mut impl Write, page: &Page<'_>) -> io::Result<()> {
                     esc(&f.message),
                     esc(&f.asset_id)
                 )?;
-                shown += 1;
-                Ok(shown < MAX_ROWS)
-            })?;
+            }
             writeln!(out, "</tbody></table>")?;
             if n > shown as u64 {
                 writeln!(
