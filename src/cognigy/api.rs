@@ -105,29 +105,17 @@ impl Api {
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
                 let page: Result<Page<T>, ApiError> = api.page(&route, &q, cursor.as_deref()).await;
-                match page {
+                let page_and_next = page.and_then(|page| {
+                    let next = next_cursor(&route, &page, cursor.as_deref())?;
+                    Ok((page, next))
+                });
+                match page_and_next {
                     Err(e) => Some((
                         futures::stream::iter(vec![Err(e)]),
                         (api, route, query, WalkState::Done),
                     )),
-                    Ok(page) => {
-                        let next = match page.next_cursor {
-                            Some(n) if !page.items.is_empty() => {
-                                if cursor.as_deref() == Some(n.as_str()) {
-                                    let err = ApiError::Decode {
-                                        method: "GET",
-                                        path: route.path.clone(),
-                                        message: format!("the page cursor did not advance (`{n}`)"),
-                                    };
-                                    return Some((
-                                        futures::stream::iter(vec![Err(err)]),
-                                        (api, route, query, WalkState::Done),
-                                    ));
-                                }
-                                WalkState::Next(n)
-                            }
-                            _ => WalkState::Done,
-                        };
+                    Ok((page, next)) => {
+                        let next = next.map_or(WalkState::Done, WalkState::Next);
                         let items: Vec<Result<T, ApiError>> =
                             page.items.into_iter().map(Ok).collect();
                         Some((futures::stream::iter(items), (api, route, query, next)))
@@ -149,6 +137,28 @@ impl Api {
     }
 }
 
+/// The cursor of the page after `page`, or `None` when the walk is done (no cursor, or an
+/// empty page). A cursor that repeats the one just used is an error: following it would loop.
+pub(crate) fn next_cursor<T>(
+    route: &Route,
+    page: &Page<T>,
+    current: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match &page.next_cursor {
+        Some(next) if !page.items.is_empty() => {
+            if current == Some(next.as_str()) {
+                return Err(ApiError::Decode {
+                    method: "GET",
+                    path: route.path.clone(),
+                    message: format!("the page cursor did not advance (`{next}`)"),
+                });
+            }
+            Ok(Some(next.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 enum WalkState {
     First,
     Next(String),
@@ -165,4 +175,40 @@ pub(crate) fn decode<T: DeserializeOwned>(
         path: route.path.clone(),
         message: format!("{e} (the answer is not the JSON this route should return)"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cognigy::model::Flow;
+
+    fn page(items: usize, next: Option<&str>) -> Page<Flow> {
+        Page {
+            items: (0..items)
+                .map(|i| Flow {
+                    id: format!("f{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            total: None,
+            next_cursor: next.map(str::to_owned),
+            previous_cursor: None,
+        }
+    }
+
+    #[test]
+    fn the_walk_follows_the_cursor_and_stops_on_an_empty_page_or_a_repeated_cursor() {
+        let route = Route::fixed("/new/v2.0/flows");
+        assert_eq!(
+            next_cursor(&route, &page(2, Some("c2")), Some("c1")).unwrap(),
+            Some("c2".to_string())
+        );
+        assert_eq!(next_cursor(&route, &page(2, None), None).unwrap(), None);
+        assert_eq!(
+            next_cursor(&route, &page(0, Some("c2")), None).unwrap(),
+            None
+        );
+        let err = next_cursor(&route, &page(1, Some("c1")), Some("c1")).unwrap_err();
+        assert!(err.to_string().contains("did not advance"), "{err}");
+    }
 }

@@ -109,13 +109,11 @@ impl Management {
                 )
                 .await?;
             let page: Page<Organisation> = super::api::decode("GET", &route, &body)?;
-            let empty = page.items.is_empty();
+            let next = super::api::next_cursor(&route, &page, cursor.as_deref())?;
             out.extend(page.items);
-            match page.next_cursor {
-                Some(next) if !empty && cursor.as_deref() != Some(next.as_str()) => {
-                    cursor = Some(next)
-                }
-                _ => return Ok(out),
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
             }
         }
     }
